@@ -1,0 +1,109 @@
+package localaws_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/greenlight-deploy/greenlight/internal/localaws"
+)
+
+// TestLambdaThroughMotoAndStepFunctions runs the real bootstrap under aws-lambda-rie, reached
+// through moto's Lambda Invoke, and checks the launcher's patches: two executions in one
+// account, and function errors surfacing as Step Functions errors.
+func TestLambdaThroughMotoAndStepFunctions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts moto_server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, err := localaws.StartMoto(ctx, localaws.MotoOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+
+	rie, err := localaws.InstallRIE(ctx, filepath.Join("..", "..", ".bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./internal/localaws/testdata/echo", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := localaws.StartRIE(ctx, localaws.RIEOptions{RIEPath: rie, Bootstrap: boot, Name: "echo", Env: []string{"AWS_ENDPOINT_URL=" + m.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	if err := m.RouteLambda("echo", r.URL); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err := localaws.Config(ctx, m.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("fn"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zipped, err := localaws.ZipBootstrap(boot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := lambda.NewFromConfig(cfg)
+	fn, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("echo"), Role: role.Role.Arn, Runtime: "provided.al2023", Handler: aws.String("bootstrap"),
+		Code: &lambdatypes.FunctionCode{ZipFile: zipped},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("echo"), Payload: []byte(`{"a":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out.Payload), `"echoed":true`) {
+		t.Fatalf("Invoke(echo) = %s; want the echoed input", out.Payload)
+	}
+
+	def := `{"StartAt":"Call","States":{"Call":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Parameters":{"FunctionName":"` + *fn.FunctionArn + `","Payload.$":"$"},"OutputPath":"$.Payload","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.error","Next":"Caught"}],"End":true},"Caught":{"Type":"Pass","End":true}}}`
+	sc := sfn.NewFromConfig(cfg)
+	sm, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("sm"), Definition: aws.String(def), RoleArn: role.Role.Arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`{"x":1}`, `"echoed": true`},
+		{`{"fail":true}`, `asked to fail`},
+	} {
+		ex, err := sc.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: sm.StateMachineArn, Input: aws.String(tc.in)})
+		if err != nil {
+			t.Fatalf("StartExecution(%s): %v", tc.in, err)
+		}
+		var d *sfn.DescribeExecutionOutput
+		for i := 0; i < 200; i++ {
+			d, err = sc.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: ex.ExecutionArn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Status != sfntypes.ExecutionStatusRunning {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if d.Status != sfntypes.ExecutionStatusSucceeded || !strings.Contains(aws.ToString(d.Output), tc.want) {
+			t.Fatalf("execution(%s) = %s %s; want SUCCEEDED containing %s", tc.in, d.Status, aws.ToString(d.Output), tc.want)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+"""moto_server with greenlight's local, test-only patches. Written for moto 5.2.1 exactly.
+
+Patches (see shared reference local-toolchain.md §1.5-1.8):
+1. Step Functions execute mode: a second StartExecution in one account/region failed with
+   HTTP 500 (copy.deepcopy reached an RLock in the backend).
+2. StartExecution without a name got the ARN suffix ':None'; unnamed executions get a UUID.
+3. EventBridge rules with a Step Functions target raised NotImplementedError (HTTP 500 for the
+   whole PutEvents); such targets now start an execution with the event (or transformed input).
+4. Lambda Invoke (with lambda use_docker=false) is forwarded to aws-lambda-rie for the functions
+   named in the JSON map read from the file $MOTO_LAMBDA_RIE_FILE (re-read on every invoke, so
+   emulators can be added after start). Invokes are serialized per function: aws-lambda-rie
+   crashes on concurrent requests.
+
+Nothing here changes what moto returns for any other call.
+"""
+import json
+import os
+import sys
+import threading
+import urllib.error
+import urllib.request
+import uuid
+
+EXPECTED_MOTO = "5.2.1"
+
+import moto  # noqa: E402
+
+if moto.__version__ != EXPECTED_MOTO:
+    sys.stderr.write(
+        "greenlight: these moto patches were written for moto %s, but moto %s is installed; "
+        "install it with: pip install 'moto[server]==%s'\n" % (EXPECTED_MOTO, moto.__version__, EXPECTED_MOTO))
+    sys.exit(3)
+
+from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: E402
+from moto.events import models as ev_models  # noqa: E402
+from moto.events.utils import EventTemplateParser  # noqa: E402
+from moto.stepfunctions.models import StepFunctionBackend  # noqa: E402
+from moto.stepfunctions.parser.backend.execution import Execution  # noqa: E402
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
+from moto.stepfunctions.responses import get_backend as sfn_backend  # noqa: E402
+from moto.utilities.arns import parse_arn  # noqa: E402
+
+# 1. deepcopy of the backend / execution returns the object itself.
+StepFunctionBackend.__deepcopy__ = lambda self, memo: self
+Execution.__deepcopy__ = lambda self, memo: self
+
+# 2. unnamed executions get a UUID.
+_orig_start = StepFunctionsParserBackend.start_execution
+
+
+def _start_execution(self, state_machine_arn, name=None, *a, **kw):
+    return _orig_start(self, state_machine_arn, name or str(uuid.uuid4()), *a, **kw)
+
+
+StepFunctionsParserBackend.start_execution = _start_execution
+
+# 3. EventBridge -> Step Functions targets.
+_orig_send = ev_models.Rule.send_to_targets
+
+
+def _send_to_targets(self, original_event, transform_input=True):
+    if not self.event_pattern.matches_event(original_event):
+        return
+    sfn_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "states"]
+    for t in sfn_targets:
+        it = t.get("InputTransformer", {})
+        if "Input" in t:
+            payload = t["Input"]
+        elif it:
+            payload = json.dumps(EventTemplateParser.parse(
+                input_template=it.get("InputTemplate"), input_paths_map=it.get("InputPathsMap", {}),
+                event=original_event))
+        else:
+            payload = json.dumps(original_event)
+        arn = parse_arn(t["Arn"])
+        sfn_backend(arn.account, arn.region).start_execution(t["Arn"], None, payload)
+    saved, self.targets = self.targets, [t for t in self.targets if t not in sfn_targets]
+    try:
+        _orig_send(self, original_event, transform_input)
+    finally:
+        self.targets = saved
+
+
+ev_models.Rule.send_to_targets = _send_to_targets
+
+# 4. Lambda Invoke -> aws-lambda-rie, serialized per function.
+_locks = {}
+_locks_guard = threading.Lock()
+
+
+def _rie_map():
+    path = os.environ.get("MOTO_LAMBDA_RIE_FILE")
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _lock_for(name):
+    with _locks_guard:
+        return _locks.setdefault(name, threading.Lock())
+
+
+_orig_invoke = LambdaSimpleBackend.invoke
+
+
+def _invoke(self, function_name, qualifier, body, headers, response_headers):
+    name = function_name.split(":function:")[-1].split(":")[0]
+    target = _rie_map().get(name)
+    if not target:
+        return _orig_invoke(self, function_name, qualifier, body, headers, response_headers)
+    self.get_function(function_name, qualifier)  # unknown function -> error, as on AWS
+    data = (body or "{}").encode() if isinstance(body, str) else (body or b"{}")
+    req = urllib.request.Request(target + "/2015-03-31/functions/function/invocations", data=data, method="POST")
+    with _lock_for(name):
+        try:
+            with urllib.request.urlopen(req, timeout=900) as resp:
+                payload, err_type = resp.read(), resp.headers.get("Error-Type")
+        except (urllib.error.URLError, ConnectionError) as e:
+            # The emulator is gone (killed mid-invocation): report it as AWS reports a crashed runtime.
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": "Runtime.ExitError",
+                               "errorMessage": "lambda emulator for %s unreachable: %s" % (name, e)}).encode()
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        doc = None
+    if doc is None and payload.startswith(b"Task timed out"):
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": payload.decode()}).encode()
+    if err_type or (isinstance(doc, dict) and set(doc) >= {"errorMessage", "errorType"}):
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return payload
+
+
+LambdaSimpleBackend.invoke = _invoke
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    main()

@@ -1,0 +1,205 @@
+package localaws
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// RIEModule is the aws-lambda-rie version greenlight installs with `go install`.
+const RIEModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
+
+// InstallRIE returns the path of aws-lambda-rie in binDir, installing it from its Go module
+// when it is not there yet.
+func InstallRIE(ctx context.Context, binDir string) (string, error) {
+	abs, err := filepath.Abs(binDir)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(abs, "aws-lambda-rie")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	cmd := exec.CommandContext(ctx, "go", "install", RIEModule)
+	cmd.Env = append(os.Environ(), "GOBIN="+abs)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go install aws-lambda-rie: %w: %s", err, out)
+	}
+	return path, nil
+}
+
+// BuildBootstrap builds the Lambda in package pkg (for example ./functions/start) exactly as
+// `sam build` does for provided.al2023 (static, -tags lambda.norpc, binary named bootstrap),
+// for this machine's architecture so it can run here. It returns the binary's path.
+func BuildBootstrap(ctx context.Context, moduleDir, pkg, outDir string) (string, error) {
+	out := filepath.Join(outDir, filepath.Base(pkg), "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+	cmd.Dir = moduleDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %w: %s", pkg, err, b)
+	}
+	return out, nil
+}
+
+// RIE is one aws-lambda-rie process running one bootstrap. Invoke serializes requests:
+// the emulator crashes when a second request arrives while one is in flight.
+type RIE struct {
+	Name string
+	// URL is the emulator's invoke endpoint base, http://127.0.0.1:<port>.
+	URL string
+
+	cmd     *exec.Cmd
+	done    chan struct{}
+	logPath string
+	mu      sync.Mutex
+}
+
+// RIEOptions configures StartRIE.
+type RIEOptions struct {
+	RIEPath   string // the aws-lambda-rie binary
+	Bootstrap string // the function's bootstrap binary
+	Name      string // AWS_LAMBDA_FUNCTION_NAME
+	Env       []string
+	Timeout   time.Duration // AWS_LAMBDA_FUNCTION_TIMEOUT; default 60 s
+	MemoryMB  int           // AWS_LAMBDA_FUNCTION_MEMORY_SIZE; default 128
+	LogDir    string        // where <name>.log goes; default beside the bootstrap
+}
+
+// StartRIE starts the emulator on two free loopback ports and waits until it accepts
+// connections.
+func StartRIE(ctx context.Context, o RIEOptions) (*RIE, error) {
+	if o.Timeout == 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.MemoryMB == 0 {
+		o.MemoryMB = 128
+	}
+	if o.LogDir == "" {
+		o.LogDir = filepath.Dir(o.Bootstrap)
+	}
+	invokePort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	apiPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	r := &RIE{
+		Name:    o.Name,
+		URL:     "http://127.0.0.1:" + strconv.Itoa(invokePort),
+		done:    make(chan struct{}),
+		logPath: filepath.Join(o.LogDir, o.Name+".log"),
+	}
+	logf, err := os.Create(r.logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(o.RIEPath,
+		"--runtime-interface-emulator-address", "127.0.0.1:"+strconv.Itoa(invokePort),
+		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(apiPort),
+		o.Bootstrap)
+	cmd.Env = append(os.Environ(),
+		"AWS_LAMBDA_FUNCTION_NAME="+o.Name,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(o.Timeout/time.Second)),
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(o.MemoryMB),
+		"AWS_REGION="+Region, "AWS_DEFAULT_REGION="+Region,
+		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
+	)
+	cmd.Env = append(cmd.Env, o.Env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so Stop also ends the bootstrap the emulator started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start aws-lambda-rie for %s: %w", o.Name, err)
+	}
+	r.cmd = cmd
+	go func() { _ = cmd.Wait(); logf.Close(); close(r.done) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(invokePort), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return r, nil
+		}
+		select {
+		case <-r.done:
+			return nil, fmt.Errorf("aws-lambda-rie for %s exited during start-up: %s", o.Name, r.LogTail(10))
+		case <-ctx.Done():
+			_ = r.Stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = r.Stop()
+			return nil, fmt.Errorf("aws-lambda-rie for %s did not listen within 10s", o.Name)
+		}
+	}
+}
+
+// Invoke sends one event and returns the raw response body. Calls are serialized.
+func (r *RIE) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL+"/2015-03-31/functions/function/invocations", bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: %w", r.Name, err)
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+// PID is the emulator's process ID.
+func (r *RIE) PID() int { return r.cmd.Process.Pid }
+
+// LogPath is the emulator's and the function's combined output.
+func (r *RIE) LogPath() string { return r.logPath }
+
+// LogTail returns the last n lines of the emulator's log.
+func (r *RIE) LogTail(n int) string {
+	b, _ := os.ReadFile(r.logPath)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Stop kills the emulator and the bootstrap it runs (its process group, by PID).
+func (r *RIE) Stop() error {
+	if r == nil || r.cmd == nil || r.cmd.Process == nil {
+		return nil
+	}
+	select {
+	case <-r.done:
+		return nil
+	default:
+	}
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	_ = r.cmd.Process.Kill()
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("aws-lambda-rie %s (pid %d) did not exit", r.Name, r.cmd.Process.Pid)
+	}
+	return nil
+}
