@@ -243,6 +243,53 @@ type AlarmEvidence struct {
 	Stage string `json:"stage,omitempty"`
 }
 
+// Summary renders the alarm in one line with its numbers:
+// "web-5xx-rate: 5xx rate % 48 > 5 for 2 of 3 datapoints (60 s) during BAKE_TIME".
+func (a AlarmEvidence) Summary() string {
+	metric := a.Metric
+	if metric == "" {
+		metric = "value"
+	}
+	s := a.Name + ": " + metric
+	if len(a.Datapoints) > 0 {
+		s += " " + formatNumber(a.Datapoints[len(a.Datapoints)-1].Value)
+	}
+	s += " " + comparisonSymbol(a.Comparison) + " " + formatNumber(a.Threshold)
+	if a.EvaluationPeriods > 0 {
+		s += fmt.Sprintf(" for %d of %d datapoints", a.Breaching, a.EvaluationPeriods)
+		if a.PeriodSeconds > 0 {
+			s += fmt.Sprintf(" (%d s)", a.PeriodSeconds)
+		}
+	}
+	if a.Stage != "" {
+		s += " during " + a.Stage
+	}
+	return s
+}
+
+func comparisonSymbol(c string) string {
+	switch c {
+	case "GreaterThanThreshold":
+		return ">"
+	case "GreaterThanOrEqualToThreshold":
+		return ">="
+	case "LessThanThreshold":
+		return "<"
+	case "LessThanOrEqualToThreshold":
+		return "<="
+	case "":
+		return "vs"
+	}
+	return c
+}
+
+func formatNumber(f float64) string {
+	if f == float64(int64(f)) {
+		return fmt.Sprintf("%d", int64(f))
+	}
+	return fmt.Sprintf("%.3g", f)
+}
+
 // Datapoint is one metric value.
 type Datapoint struct {
 	At    time.Time `json:"at"`

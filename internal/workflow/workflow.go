@@ -152,6 +152,15 @@ type DeploymentState struct {
 	Done bool `json:"done"`
 	// DeadlineExceeded is set when the route's deadline passed first.
 	DeadlineExceeded bool `json:"deadlineExceeded,omitempty"`
+	// What the ECS service deployment record says beyond its status (check copies them on
+	// every poll; finalize turns them into evidence).
+	TargetRevisionARN  string                 `json:"targetRevisionArn,omitempty"`
+	SourceRevisionARNs []string               `json:"sourceRevisionArns,omitempty"`
+	RollbackReason     string                 `json:"rollbackReason,omitempty"`
+	TriggeredAlarms    []string               `json:"triggeredAlarms,omitempty"`
+	AlarmStatus        string                 `json:"alarmStatus,omitempty"`
+	CircuitBreaker     *result.CircuitBreaker `json:"circuitBreaker,omitempty"`
+	Hooks              []result.HookExecution `json:"hooks,omitempty"`
 	// Skipped is set when start found nothing to do (the service already runs the digest).
 	Skipped *result.Reason `json:"skipped,omitempty"`
 	// Warnings found while starting (drift, rolling strategy …).
