@@ -1,0 +1,52 @@
+// Command lock serializes deployments per service: action "acquire" queues the job and takes
+// the service's lock when it is the newest push; action "release" frees it.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/greenlight-deploy/greenlight/internal/awsenv"
+	"github.com/greenlight-deploy/greenlight/internal/deploy"
+	"github.com/greenlight-deploy/greenlight/internal/ledger"
+	"github.com/greenlight-deploy/greenlight/internal/workflow"
+)
+
+func main() {
+	log := lambdacontext.NewLogger()
+	slog.SetDefault(log)
+	h, err := build(context.Background(), os.Getenv, log)
+	if err != nil {
+		log.Error("lock cannot start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}
+
+func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (func(context.Context, workflow.Call) (workflow.Job, error), error) {
+	cfg, err := deploy.ConfigFromEnv(getenv, false)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsenv.Load(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	l := &deploy.Locker{
+		Ledger: ledger.New(dynamodb.NewFromConfig(awsCfg), cfg.LedgerTable),
+		SFN:    sfn.NewFromConfig(awsCfg),
+		Scale:  cfg.TimeScale,
+		Poll:   cfg.Poll,
+		Log:    log,
+	}
+	return func(ctx context.Context, c workflow.Call) (workflow.Job, error) {
+		j, err := l.Handle(ctx, c)
+		return j, workflow.Boundary(err)
+	}, nil
+}

@@ -1,0 +1,204 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/greenlight-deploy/greenlight/internal/ledger"
+	"github.com/greenlight-deploy/greenlight/internal/workflow"
+)
+
+// LeaseMargin is how long a lock lease lasts past the last renewal (scaled by the time
+// scale, never below MinLease). check renews it on every poll and start on every look, so
+// only a dead execution lets it run out.
+const (
+	LeaseMargin = 15 * time.Minute
+	MinLease    = 30 * time.Second
+)
+
+// sfnAPI is the Step Functions call the lock makes: is the holder's execution still running?
+type sfnAPI interface {
+	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, optFns ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
+}
+
+// lockLedger is the part of the ledger the lock uses.
+type lockLedger interface {
+	Enqueue(ctx context.Context, key string, w ledger.Waiter) (ledger.Waiter, error)
+	Dequeue(ctx context.Context, key, jobID string) error
+	TryLock(ctx context.Context, key string, h ledger.Holder) (bool, ledger.Holder, error)
+	StealLock(ctx context.Context, key string, dead, h ledger.Holder) (bool, error)
+	ReleaseLock(ctx context.Context, key, jobID string) error
+}
+
+// Locker serializes deployments per service: while one runs, later pushes wait in a
+// newest-push-wins queue; when it ends only the newest waiter deploys.
+type Locker struct {
+	Ledger lockLedger
+	SFN    sfnAPI
+	Scale  workflow.TimeScale
+	Poll   PollBounds
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Lease is the lease length for the time scale.
+func Lease(scale workflow.TimeScale) time.Duration {
+	d := scale.Apply(LeaseMargin)
+	if d < MinLease {
+		d = MinLease
+	}
+	return d
+}
+
+func (l *Locker) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+func (l *Locker) log() *slog.Logger {
+	if l.Log != nil {
+		return l.Log
+	}
+	return slog.Default()
+}
+
+// Handle runs Call.Action acquire or release.
+func (l *Locker) Handle(ctx context.Context, c workflow.Call) (workflow.Job, error) {
+	switch c.Action {
+	case workflow.ActionAcquire:
+		return l.Acquire(ctx, c.Job)
+	case workflow.ActionRelease:
+		return l.Release(ctx, c.Job)
+	}
+	return c.Job, workflow.Inputf("lock: action %q: want %q or %q", c.Action, workflow.ActionAcquire, workflow.ActionRelease)
+}
+
+// Acquire queues the job, then takes the lock if the job is the newest waiter. The job
+// comes back with Lock.Acquired, Lock.Superseded, or Wait set for another try.
+func (l *Locker) Acquire(ctx context.Context, j workflow.Job) (workflow.Job, error) {
+	if j.Target.Cluster == "" || j.Target.Service == "" {
+		return j, workflow.Inputf("lock: job %s has no target cluster/service", j.ID)
+	}
+	key := j.Target.Key()
+	now := l.now().UTC()
+	if j.Lock == nil {
+		j.Lock = &workflow.LockState{WaitingFrom: now}
+	}
+	if j.Lock.Acquired {
+		return j, nil // a retried acquire after the lock was taken
+	}
+	pushed := j.Trigger.PushedAt
+	if pushed.IsZero() {
+		pushed = j.StartedAt
+	}
+	me := ledger.Waiter{JobID: j.ID, Execution: j.ExecutionARN, Image: j.Image, PushedAt: pushed, QueuedAt: j.Lock.WaitingFrom}
+	newest, err := l.Ledger.Enqueue(ctx, key, me)
+	if err != nil {
+		return j, workflow.Transient(err)
+	}
+	if newest.JobID != me.JobID {
+		// A newer push is queued. If its execution is gone it can never take its turn:
+		// clear it and queue again.
+		if running, err := l.running(ctx, newest.Execution); err != nil {
+			return j, err
+		} else if !running {
+			l.log().WarnContext(ctx, "queued push's execution ended; removing it from the queue",
+				"cluster", j.Target.Cluster, "service", j.Target.Service, "job_id", j.ID, "dead_job", newest.JobID)
+			if err := l.Ledger.Dequeue(ctx, key, newest.JobID); err != nil {
+				return j, workflow.Transient(err)
+			}
+			if newest, err = l.Ledger.Enqueue(ctx, key, me); err != nil {
+				return j, workflow.Transient(err)
+			}
+		}
+	}
+	if newest.JobID != me.JobID {
+		j.Lock.Superseded = true
+		j.Lock.SupersededBy = newest.Image
+		l.log().InfoContext(ctx, "superseded", "cluster", j.Target.Cluster, "service", j.Target.Service,
+			"job_id", j.ID, "newer_job", newest.JobID, "newer_digest", newest.Image.Digest)
+		return j, nil
+	}
+	lease := now.Add(Lease(l.Scale))
+	h := ledger.Holder{JobID: j.ID, Execution: j.ExecutionARN, Image: j.Image, AcquiredAt: now, LeaseUntil: lease}
+	ok, cur, err := l.Ledger.TryLock(ctx, key, h)
+	if err != nil {
+		return j, workflow.Transient(err)
+	}
+	if !ok && cur.Execution != "" && cur.Execution != j.ExecutionARN {
+		running, err := l.running(ctx, cur.Execution)
+		if err != nil {
+			return j, err
+		}
+		if !running {
+			l.log().WarnContext(ctx, "lock holder's execution has ended; taking the lock",
+				"cluster", j.Target.Cluster, "service", j.Target.Service, "job_id", j.ID, "dead_job", cur.JobID)
+			if ok, err = l.Ledger.StealLock(ctx, key, cur, h); err != nil {
+				return j, workflow.Transient(err)
+			}
+		}
+	}
+	if ok {
+		if err := l.Ledger.Dequeue(ctx, key, j.ID); err != nil {
+			return j, workflow.Transient(err)
+		}
+		j.Lock.Acquired, j.Lock.Holder, j.Lock.ExpiresAt = true, "", lease
+		j.Wait = 0
+		l.log().InfoContext(ctx, "lock acquired", "cluster", j.Target.Cluster, "service", j.Target.Service, "job_id", j.ID)
+		return j, nil
+	}
+	j.Lock.Holder = cur.Execution
+	j.Wait = ClampSeconds(l.Scale.Seconds(LockWait), l.Poll)
+	l.log().InfoContext(ctx, "waiting for lock", "cluster", j.Target.Cluster, "service", j.Target.Service,
+		"job_id", j.ID, "holder_job", cur.JobID, "wait_seconds", j.Wait)
+	return j, nil
+}
+
+// running reports whether a Step Functions execution is still RUNNING. An execution that
+// does not exist (deleted, or another account's) counts as not running.
+func (l *Locker) running(ctx context.Context, arn string) (bool, error) {
+	if arn == "" {
+		return false, nil
+	}
+	out, err := l.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	if err != nil {
+		var nf *sfntypes.ExecutionDoesNotExist
+		if errors.As(err, &nf) {
+			return false, nil
+		}
+		if workflow.IsTransient(err) {
+			return false, workflow.Transient(err)
+		}
+		return false, fmt.Errorf("describe execution %s: %w", arn, err)
+	}
+	return out.Status == sfntypes.ExecutionStatusRunning, nil
+}
+
+// Release frees the lock (if this job holds it) and its queue entry. It is idempotent.
+func (l *Locker) Release(ctx context.Context, j workflow.Job) (workflow.Job, error) {
+	if j.Target.Cluster == "" || j.Target.Service == "" {
+		return j, nil // a no-route job never locked anything
+	}
+	key := j.Target.Key()
+	if err := l.Ledger.ReleaseLock(ctx, key, j.ID); err != nil {
+		return j, workflow.Transient(err)
+	}
+	if err := l.Ledger.Dequeue(ctx, key, j.ID); err != nil {
+		return j, workflow.Transient(err)
+	}
+	if j.Lock == nil {
+		j.Lock = &workflow.LockState{}
+	}
+	j.Lock.Released = true
+	l.log().InfoContext(ctx, "lock released", "cluster", j.Target.Cluster, "service", j.Target.Service, "job_id", j.ID)
+	return j, nil
+}

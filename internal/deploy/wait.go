@@ -1,0 +1,77 @@
+package deploy
+
+import (
+	"time"
+
+	"github.com/greenlight-deploy/greenlight/internal/workflow"
+)
+
+// Poll bounds (GREENLIGHT_POLL_MIN_SECONDS, GREENLIGHT_POLL_MAX_SECONDS) and their defaults.
+const (
+	PollMinEnv            = "GREENLIGHT_POLL_MIN_SECONDS"
+	PollMaxEnv            = "GREENLIGHT_POLL_MAX_SECONDS"
+	DefaultPollMinSeconds = 5
+	DefaultPollMaxSeconds = 60
+)
+
+// stageWait is how long to wait before the next observation while ECS reports a stage:
+// short where things change within seconds (traffic shifts, hooks answering, tasks
+// starting), long where nothing can change but an alarm (bake time) or blue draining.
+var stageWait = map[string]time.Duration{
+	"RECONCILE_SERVICE":             10 * time.Second,
+	"PRE_SCALE_UP":                  10 * time.Second,
+	"SCALE_UP":                      15 * time.Second,
+	"POST_SCALE_UP":                 10 * time.Second,
+	"TEST_TRAFFIC_SHIFT":            5 * time.Second,
+	"POST_TEST_TRAFFIC_SHIFT":       10 * time.Second,
+	"PRE_PRODUCTION_TRAFFIC_SHIFT":  5 * time.Second,
+	"PRODUCTION_TRAFFIC_SHIFT":      5 * time.Second,
+	"POST_PRODUCTION_TRAFFIC_SHIFT": 10 * time.Second,
+	"BAKE_TIME":                     60 * time.Second,
+	"CLEAN_UP":                      30 * time.Second,
+}
+
+// rollbackWait applies while ECS is rolling back: the traffic flip back is quick.
+const (
+	rollbackWait = 10 * time.Second
+	unknownWait  = 15 * time.Second
+	// ActiveWait is how long start waits before looking again at a deployment greenlight
+	// did not start; LockWait is how long a queued push waits before trying the lock again.
+	ActiveWait = 30 * time.Second
+	LockWait   = 30 * time.Second
+)
+
+// PollBounds are the clamps of the adaptive wait, in real seconds.
+type PollBounds struct {
+	Min, Max int
+}
+
+// AdaptiveWait returns the seconds the state machine waits before the next check: a base
+// chosen from the ECS status and lifecycle stage, scaled by the time scale, then clamped to
+// the bounds (bounds are real seconds, so tests can pin polls at 1 s).
+func AdaptiveWait(status, stage string, scale workflow.TimeScale, b PollBounds) int {
+	base, ok := stageWait[stage]
+	switch {
+	case status == "ROLLBACK_REQUESTED" || status == "ROLLBACK_IN_PROGRESS" || status == "STOP_REQUESTED":
+		base = rollbackWait
+	case status == "PENDING":
+		base = 10 * time.Second
+	case !ok:
+		base = unknownWait
+	}
+	return ClampSeconds(scale.Seconds(base), b)
+}
+
+// ClampSeconds bounds s to [b.Min, b.Max] (a zero bound is ignored) and to at least 1.
+func ClampSeconds(s int, b PollBounds) int {
+	if b.Min > 0 && s < b.Min {
+		s = b.Min
+	}
+	if b.Max > 0 && s > b.Max {
+		s = b.Max
+	}
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
