@@ -248,8 +248,8 @@ func (lb *LoadBalancer) TargetGroup(arn string) *TargetGroup {
 // HealthCheck is the group's configuration (defaults applied).
 func (g *TargetGroup) HealthCheck() HealthCheck { return g.hc }
 
-// Register adds a target (id, host:port) in state initial and starts health-checking it:
-// the first check runs at once, then one every Interval.
+// Register adds a target (id, host:port) in state initial and starts health-checking it,
+// one check every Interval.
 func (g *TargetGroup) Register(id, addr string) {
 	lb := g.lb
 	lb.mu.Lock()
@@ -341,7 +341,8 @@ func (g *TargetGroup) State(id string) TargetState {
 
 func (g *TargetGroup) healthLoop(t *target) {
 	defer g.lb.wg.Done()
-	timer := time.NewTimer(0)
+	// Like the ALB, the first check runs one interval after registration.
+	timer := time.NewTimer(g.hc.Interval)
 	defer timer.Stop()
 	for {
 		select {
