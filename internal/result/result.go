@@ -2,6 +2,9 @@ package result
 
 import (
 	"fmt"
+	"math"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -244,50 +247,171 @@ type AlarmEvidence struct {
 }
 
 // Summary renders the alarm in one line with its numbers:
-// "web-5xx-rate: 5xx rate % 48 > 5 for 2 of 3 datapoints (60 s) during BAKE_TIME".
+// "web-5xx-rate: 5xx rate 48% (threshold 5%) for 2 of 3 minutes during BAKE_TIME".
+//
+// The value shown is the worst breaching datapoint among the EvaluationPeriods datapoints
+// that led to StateSince (the last ones when none precede it). Values are percentages when
+// the metric is a rate or percentage; the window is in minutes when the period is a
+// multiple of 60 s, otherwise in seconds. Without a stage, an alarm in ALARM says since
+// when. A composite alarm (no metric) shows its state and the start of its state reason.
 func (a AlarmEvidence) Summary() string {
-	metric := a.Metric
-	if metric == "" {
-		metric = "value"
+	label, pct := metricLabel(a.Metric)
+	if label == "" && a.EvaluationPeriods == 0 && len(a.Datapoints) == 0 {
+		s := a.Name + ": " + stateWord(a.State)
+		if r := oneLine(a.StateReason, 80); r != "" {
+			s += " (" + r + ")"
+		}
+		return s + a.when()
 	}
-	s := a.Name + ": " + metric
-	if len(a.Datapoints) > 0 {
-		s += " " + formatNumber(a.Datapoints[len(a.Datapoints)-1].Value)
+	if label == "" {
+		label = "value"
 	}
-	s += " " + comparisonSymbol(a.Comparison) + " " + formatNumber(a.Threshold)
-	if a.EvaluationPeriods > 0 {
-		s += fmt.Sprintf(" for %d of %d datapoints", a.Breaching, a.EvaluationPeriods)
-		if a.PeriodSeconds > 0 {
-			s += fmt.Sprintf(" (%d s)", a.PeriodSeconds)
+	unit := ""
+	if pct {
+		unit = "%"
+	}
+	s := a.Name + ": " + label
+	eval := a.evaluated()
+	if v, ok := a.worst(eval); ok {
+		s += " " + formatNumber(v) + unit
+	}
+	s += " (threshold " + comparisonSymbol(a.Comparison) + formatNumber(a.Threshold) + unit + ")"
+	if a.EvaluationPeriods > 0 && (len(eval) > 0 || a.Breaching > 0) {
+		s += " for " + periodsText(a.Breaching, int(a.EvaluationPeriods), a.PeriodSeconds)
+	} else if a.State != "" && a.State != "OK" {
+		s += " " + stateWord(a.State)
+	}
+	return s + a.when()
+}
+
+// when is " during STAGE", or ", in ALARM since 2026-11-20 10:02 UTC" without a stage.
+func (a AlarmEvidence) when() string {
+	switch {
+	case a.Stage != "":
+		return " during " + a.Stage
+	case a.State == "ALARM" && !a.StateSince.IsZero():
+		return ", in ALARM since " + a.StateSince.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return ""
+}
+
+// evaluated returns the last EvaluationPeriods datapoints at or before StateSince, or the
+// last EvaluationPeriods datapoints when none precede it (or StateSince is unknown).
+func (a AlarmEvidence) evaluated() []Datapoint {
+	n := int(a.EvaluationPeriods)
+	if n <= 0 {
+		n = 1
+	}
+	pts := a.Datapoints
+	if !a.StateSince.IsZero() {
+		end := 0
+		for end < len(pts) && !pts[end].At.After(a.StateSince) {
+			end++
+		}
+		if end > 0 {
+			pts = pts[:end]
 		}
 	}
-	if a.Stage != "" {
-		s += " during " + a.Stage
+	if len(pts) > n {
+		pts = pts[len(pts)-n:]
 	}
-	return s
+	return pts
+}
+
+// worst is the highest value (the lowest for a LessThan alarm): the one furthest past the
+// threshold when any breaches.
+func (a AlarmEvidence) worst(pts []Datapoint) (float64, bool) {
+	if len(pts) == 0 {
+		return 0, false
+	}
+	low := strings.HasPrefix(a.Comparison, "LessThan") && a.Comparison != "LessThanLowerOrGreaterThanUpperThreshold"
+	best := pts[0].Value
+	for _, p := range pts[1:] {
+		if (low && p.Value < best) || (!low && p.Value > best) {
+			best = p.Value
+		}
+	}
+	return best, true
+}
+
+// metricLabel strips a trailing percent marker from the metric description and says
+// whether the metric is a rate or a percentage.
+func metricLabel(m string) (string, bool) {
+	m = strings.TrimSpace(m)
+	lower := strings.ToLower(m)
+	pct := strings.Contains(lower, "%") || strings.Contains(lower, "percent") ||
+		(rateWord.MatchString(m) && !strings.Contains(lower, "per second") && !strings.Contains(lower, "/s"))
+	for _, suffix := range []string{"(%)", "%", "(percent)", "percent", "in percent"} {
+		if strings.HasSuffix(strings.ToLower(m), suffix) && len(m) > len(suffix) {
+			m = strings.TrimSpace(m[:len(m)-len(suffix)])
+		}
+	}
+	return m, pct
+}
+
+// rateWord finds "rate" as a word: "5xx rate", "error_rate", "ErrorRate".
+var rateWord = regexp.MustCompile(`(?i:\brate\b|_rate\b)|[a-z0-9]Rate\b`)
+
+// periodsText renders "2 of 3 minutes", "20 of 30 seconds" or "2 of 3 datapoints".
+func periodsText(breaching, periods int, period int32) string {
+	switch {
+	case period > 0 && period%60 == 0:
+		m := int(period / 60)
+		unit := "minutes"
+		if periods*m == 1 {
+			unit = "minute"
+		}
+		return fmt.Sprintf("%d of %d %s", breaching*m, periods*m, unit)
+	case period > 0:
+		return fmt.Sprintf("%d of %d seconds", breaching*int(period), periods*int(period))
+	}
+	return fmt.Sprintf("%d of %d datapoints", breaching, periods)
+}
+
+func stateWord(state string) string {
+	switch state {
+	case "":
+		return "state unknown"
+	case "INSUFFICIENT_DATA":
+		return "insufficient data"
+	}
+	return "in " + state
 }
 
 func comparisonSymbol(c string) string {
 	switch c {
-	case "GreaterThanThreshold":
-		return ">"
+	case "GreaterThanThreshold", "":
+		return ""
 	case "GreaterThanOrEqualToThreshold":
-		return ">="
+		return ">= "
 	case "LessThanThreshold":
-		return "<"
+		return "< "
 	case "LessThanOrEqualToThreshold":
-		return "<="
-	case "":
-		return "vs"
+		return "<= "
+	case "LessThanLowerOrGreaterThanUpperThreshold":
+		return "outside band "
+	case "LessThanLowerThreshold":
+		return "below band "
+	case "GreaterThanUpperThreshold":
+		return "above band "
 	}
-	return c
+	return c + " "
 }
 
+// formatNumber renders a metric value with at most three significant digits (integers
+// from 1000 up): 48, 51.2, 3.47, 0.0123, 1235.
 func formatNumber(f float64) string {
-	if f == float64(int64(f)) {
-		return fmt.Sprintf("%d", int64(f))
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Sprint(f)
 	}
-	return fmt.Sprintf("%.3g", f)
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	if math.Abs(f) >= 1000 {
+		return strconv.FormatFloat(math.Round(f), 'f', -1, 64)
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', 3, 64), 64)
+	return strconv.FormatFloat(r, 'f', -1, 64)
 }
 
 // Datapoint is one metric value.
