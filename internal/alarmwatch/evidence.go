@@ -191,7 +191,7 @@ type Quoted struct {
 // OK -> ALARM transition)." and "Threshold Crossed: 1 datapoint [1.0 (15/05/25
 // 15:29:00)] was greater than the threshold (0.0)."
 var (
-	reasonRE = regexp.MustCompile(`Threshold Crossed: (?:(\d+) out of the last (\d+) datapoints?|(\d+) datapoints?) \[([^\]]*)\] (?:was|were) [a-z ]+ the threshold \(([-+0-9.eE]+)\)`)
+	reasonRE = regexp.MustCompile(`Threshold Crossed: (?:(\d+) out of the last (\d+) datapoints?|(\d+) datapoints?) \[([^\]]*)\] (?:was|were) ([a-z ]+) the threshold \(([-+0-9.eE]+)\)`)
 	pointRE  = regexp.MustCompile(`([-+0-9.eE]+) \((\d\d/\d\d/\d\d \d\d:\d\d:\d\d)\)`)
 )
 
@@ -241,8 +241,12 @@ func ParseReason(reason, data string) (Quoted, bool) {
 			q.Breaching, _ = strconv.Atoi(m[3])
 			q.Of = q.Breaching
 		}
+		// "… was not greater than …" is how CloudWatch words a return to OK.
+		if strings.HasPrefix(m[5], "not ") {
+			q.Breaching = 0
+		}
 		if q.Threshold == nil {
-			if t, err := strconv.ParseFloat(m[5], 64); err == nil {
+			if t, err := strconv.ParseFloat(m[6], 64); err == nil {
 				q.Threshold = &t
 			}
 		}
