@@ -216,5 +216,5 @@ func (l *fakeLedger) Lock(context.Context, string) (*ledger.Holder, error) {
 // clock is a settable test clock.
 type clock struct{ t time.Time }
 
-func (c *clock) now() time.Time            { return c.t }
+func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
