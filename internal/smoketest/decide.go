@@ -113,7 +113,7 @@ func Decide(o Observation) Verdict {
 		return Verdict{Status: Failed, Reason: strings.Join(lines, "\n"), Check: &firstFail.Evidence}
 	}
 	if o.NotReady == "" && n > 0 && o.Running >= o.Expected && passed >= required {
-		r := fmt.Sprintf("%d of %d green %s passed %d checks at %s", passed, n, what, order[0].checks, o.Stage)
+		r := fmt.Sprintf("%d of %d green %s passed %s at %s", passed, n, what, plural(order[0].checks, "check"), o.Stage)
 		if failed+len(order)-passed > 0 {
 			r += fmt.Sprintf(" (%s)", need(required, n, o.MinHealthyPercent))
 		}
@@ -192,4 +192,11 @@ func otherFailures(probes []Probe, first *Probe, limit int) []string {
 		out = append(out, fmt.Sprintf("… and %d more", more))
 	}
 	return out
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
