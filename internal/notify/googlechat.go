@@ -22,7 +22,7 @@ type GoogleChatMessage struct {
 
 // GoogleChatCard is one cardsV2 entry.
 type GoogleChatCard struct {
-	CardID string       `json:"cardId"`
+	CardID string        `json:"cardId"`
 	Card   GChatCardSpec `json:"card"`
 }
 

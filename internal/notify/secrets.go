@@ -20,9 +20,9 @@ import (
 // secret: String, LogValue, GoString and MarshalJSON all redact it to scheme and host
 // ("https://hooks.slack.com/…redacted"). Only the delivery code reads the real URL.
 type WebhookURL struct {
-	raw  string
-	host string
-	scheme  string
+	raw    string
+	host   string
+	scheme string
 }
 
 // ParseWebhookURL validates an absolute http(s) URL. Its errors never contain the URL.
