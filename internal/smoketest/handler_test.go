@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -213,7 +214,7 @@ func TestRollbackReinvocationSucceedsAtOnce(t *testing.T) {
 		t.Errorf("evidence written for a rollback: %v", hs.evidence.items)
 	}
 	// Even a hook that could not start lets a rollback through.
-	broken := Misconfigured(fmt.Errorf("ROUTES_PARAMETER is not set"), nil)
+	broken := Misconfigured(fmt.Errorf("ROUTES_PARAMETER is not set"), slog.New(slog.DiscardHandler))
 	raw, _ := json.Marshal(loadSample(t, "rollback-production-traffic-shift.json"))
 	if r, err := broken.Handle(t.Context(), raw); err != nil || r.HookStatus != Succeeded {
 		t.Fatalf("misconfigured hook on rollback = %+v, %v; want SUCCEEDED", r, err)
