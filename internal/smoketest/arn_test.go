@@ -23,7 +23,9 @@ func TestIdentify(t *testing.T) {
 		{"not an ARN", func(e *HookEvent) { e.ResourceArn = "EZe5RNVLH6PPzHXINuP28" }, "resourceArn: \"EZe5RNVLH6PPzHXINuP28\" is not an ECS service-deployment ARN"},
 		{"wrong type", func(e *HookEvent) { e.ResourceArn = serviceARN }, "is a service ARN, want a service-deployment ARN"},
 		{"other service", func(e *HookEvent) { e.ExecutionDetails.ServiceArn = strings.Replace(serviceARN, "/web", "/api", 1) }, "is not the service of resourceArn"},
-		{"other account", func(e *HookEvent) { e.ExecutionDetails.ServiceArn = strings.Replace(serviceARN, acct, "999999999999", 1) }, "is not the service of resourceArn"},
+		{"other account", func(e *HookEvent) {
+			e.ExecutionDetails.ServiceArn = strings.Replace(serviceARN, acct, "999999999999", 1)
+		}, "is not the service of resourceArn"},
 		{"revision of another service", func(e *HookEvent) {
 			e.ExecutionDetails.TargetServiceRevisionArn = strings.Replace(greenRevARN, "prod/web", "prod/api", 1)
 		}, "is not a revision of the service"},
