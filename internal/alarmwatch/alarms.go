@@ -256,6 +256,10 @@ func dedupe(names []string) []string {
 // series fetches the alarm's compared values over [start, end), oldest first. A composite
 // alarm has none. An empty series is not an error (moto returns one for metric math).
 func series(ctx context.Context, cw cloudWatchAPI, a Alarm, start, end time.Time) ([]result.Datapoint, error) {
+	if a.Period > 0 {
+		// CloudWatch aligns datapoints to period boundaries; so does the window.
+		start = start.Truncate(time.Duration(a.Period) * time.Second)
+	}
 	if len(a.queries) == 0 || !end.After(start) {
 		return nil, nil
 	}
