@@ -106,14 +106,14 @@ func buildAmazonQ(r result.Result, m Message) (AmazonQMessage, bool) {
 		ID:      r.ID,
 		Content: AmazonQContent{
 			TextType:    "client-markdown",
-			Title:       c.chars(m.Headline, amazonQTitleChars),
+			Title:       fixed(m.Headline, amazonQTitleChars),
 			Description: c.text(strings.TrimRight(d.String(), "\n"), amazonQDescriptionBytes, byteLen),
 			NextSteps:   next,
 			Keywords:    keywords(r),
 		},
 		Metadata: AmazonQMetadata{
 			ThreadID:          threadID(r),
-			Summary:           c.chars(strings.TrimPrefix(m.Headline, m.Style.Emoji+" "), amazonQSummaryChars),
+			Summary:           fixed(strings.TrimPrefix(m.Headline, m.Style.Emoji+" "), amazonQSummaryChars),
 			EventType:         m.Style.EventType,
 			RelatedResources:  nonEmpty(r.ServiceDeploymentARN, r.ExecutionARN, r.TaskDefinitionARN),
 			AdditionalContext: additionalContext(r),

@@ -86,7 +86,7 @@ func buildDiscord(m Message) (DiscordMessage, bool) {
 		}
 	}
 	e := DiscordEmbed{
-		Title:       c.chars(m.Headline, discordTitleChars),
+		Title:       fixed(m.Headline, discordTitleChars),
 		Description: c.chars(strings.TrimSpace(d.String()), discordDescriptionChars),
 		Color:       ToneColors[m.Style.Tone],
 	}

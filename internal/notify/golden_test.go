@@ -93,6 +93,9 @@ func TestGolden(t *testing.T) {
 			t.Run(renderer+"/"+c, func(t *testing.T) {
 				r, raw := loadResult(t, c)
 				got := renderGolden(t, renderer, r, raw)
+				if bytes.Contains(got, []byte(TruncationMarker)) {
+					t.Errorf("%s cut the ordinary %s result; only oversized results may be truncated", renderer, c)
+				}
 				path := filepath.Join("testdata", renderer, c+".golden")
 				if *update {
 					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

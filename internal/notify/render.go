@@ -67,6 +67,10 @@ func (c *clamp) text(s string, max int, m measure) string {
 
 func (c *clamp) chars(s string, max int) string { return c.text(s, max, utf16Len) }
 
+// fixed truncates a text that shrinking the message cannot shorten (the headline, the
+// fallback text): it is cut in place and does not ask for a smaller rendering.
+func fixed(s string, max int) string { return truncateChars(s, max) }
+
 func (c *clamp) over(cond bool) {
 	if cond {
 		c.cut = true

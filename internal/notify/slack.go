@@ -62,7 +62,7 @@ func buildSlack(m Message) (SlackMessage, bool) {
 		}
 		blocks = append(blocks, SlackBlock{Type: "section", Text: &SlackText{Type: "mrkdwn", Text: c.chars(text, slackSectionChars)}})
 	}
-	blocks = append(blocks, SlackBlock{Type: "header", Text: &SlackText{Type: "plain_text", Text: c.chars(m.Headline, slackHeaderChars), Emoji: true}})
+	blocks = append(blocks, SlackBlock{Type: "header", Text: &SlackText{Type: "plain_text", Text: fixed(m.Headline, slackHeaderChars), Emoji: true}})
 	section(slackEscape(m.Summary))
 	section(slackBullets(m.Details))
 	for _, s := range m.Evidence {
@@ -119,7 +119,7 @@ func buildSlack(m Message) (SlackMessage, bool) {
 	if m.Summary != "" {
 		fallback += "\n" + m.Summary
 	}
-	return SlackMessage{Text: c.chars(slackEscape(fallback), slackFallbackChars), Blocks: blocks}, c.cut
+	return SlackMessage{Text: fixed(slackEscape(fallback), slackFallbackChars), Blocks: blocks}, c.cut
 }
 
 // slackEscape escapes the three characters Slack's mrkdwn reserves, which also keeps a body

@@ -102,7 +102,7 @@ func buildTeams(m Message) (TeamsMessage, bool) {
 		return e
 	}
 	head := CardElement{Type: "Container", Style: style[0], Bleed: true, Items: []CardElement{
-		{Type: "TextBlock", Text: c.chars(m.Headline, 500), Size: "Large", Weight: "Bolder", Color: style[1], Wrap: true},
+		{Type: "TextBlock", Text: fixed(m.Headline, 500), Size: "Large", Weight: "Bolder", Color: style[1], Wrap: true},
 	}}
 	if m.Summary != "" {
 		head.Items = append(head.Items, text(m.Summary))
