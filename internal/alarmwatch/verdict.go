@@ -264,13 +264,14 @@ type RegressionRollback struct {
 	Err error
 }
 
-// DecideRegressionRollback decides whether a REGRESSED deployment is rolled back to
-// lastGood (the ledger's newest good deployment with another image, nil when none).
-func DecideRegressionRollback(rollbackOnRegression bool, lastGood *result.Result) RegressionRollback {
+// DecideRegressionRollback decides whether a REGRESSED deployment of service
+// ("cluster/service") is rolled back to lastGood (the ledger's newest good deployment with
+// another image, nil when none).
+func DecideRegressionRollback(rollbackOnRegression bool, lastGood *result.Result, service string) RegressionRollback {
 	switch {
 	case !rollbackOnRegression:
-		return RegressionRollback{Detail: "rollbackOnRegression is off for this route: the regressed revision keeps serving; " +
-			"redeploy the previous revision by hand, or set alarms.rollbackOnRegression: true"}
+		return RegressionRollback{Detail: fmt.Sprintf("rollbackOnRegression is off for this route: the regressed revision keeps serving; "+
+			"roll back with `greenlight rollback --service %s`, or set alarms.rollbackOnRegression: true to have greenlight do it", service)}
 	case lastGood == nil:
 		return RegressionRollback{Err: ErrNoRollbackTarget, Detail: ErrNoRollbackTarget.Error() +
 			": the regressed revision keeps serving until a fixed image is pushed"}

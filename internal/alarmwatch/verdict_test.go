@@ -210,13 +210,13 @@ func TestDecideRegressionRollback(t *testing.T) {
 		err      error
 		detail   string
 	}{
-		{"off", false, good, false, nil, "rollbackOnRegression is off"},
+		{"off", false, good, false, nil, "rollbackOnRegression is off for this route: the regressed revision keeps serving; roll back with `greenlight rollback --service prod/web`"},
 		{"on, target", true, good, true, nil, "redeploying the last good revision web:v1.2.2@aaaaaaaaaaaa (result exec-1/prod/web, deployed 2026-11-19 10:00 UTC)"},
 		{"on, no target", true, nil, false, ErrNoRollbackTarget, "no earlier good revision to roll back to"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := DecideRegressionRollback(tt.on, tt.lastGood)
+			got := DecideRegressionRollback(tt.on, tt.lastGood, "prod/web")
 			if got.Request != tt.request || !errors.Is(got.Err, tt.err) || (got.Err == nil) != (tt.err == nil) {
 				t.Errorf("DecideRegressionRollback(%v, %v) = request %v err %v, want %v %v", tt.on, tt.lastGood != nil, got.Request, got.Err, tt.request, tt.err)
 			}

@@ -228,7 +228,11 @@ func (w *Watcher) During(ctx context.Context, job workflow.Job) (workflow.Job, e
 	if v.Action == DuringNothing {
 		return job, nil
 	}
-	log.InfoContext(ctx, "alarm watch", "action", v.Action.String(), "alarms", v.Involved, "status", dep.Status, "why", v.Why)
+	attrs := []any{"action", v.Action.String(), "alarms", v.Involved, "status", dep.Status}
+	if v.Why != "" {
+		attrs = append(attrs, "why", v.Why)
+	}
+	log.InfoContext(ctx, "alarm watch", attrs...)
 
 	if v.Action == DuringRollback {
 		if err := w.requestRollback(ctx, log, &job, v.Involved); err != nil {
@@ -513,7 +517,7 @@ func (w *Watcher) regressed(ctx context.Context, log *slog.Logger, job *workflow
 		}
 		lastGood = lg
 	}
-	rb := DecideRegressionRollback(job.Route.Alarms.RollbackOnRegression, lastGood)
+	rb := DecideRegressionRollback(job.Route.Alarms.RollbackOnRegression, lastGood, job.Target.Key())
 	details = append(details, rb.Detail)
 
 	r := succeeded
