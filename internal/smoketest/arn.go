@@ -81,3 +81,20 @@ func taskID(arn string) string {
 	}
 	return arn
 }
+
+// sameService reports whether two service ARNs name the same service, in either the
+// service/<cluster>/<service> or the old service/<service> form.
+func sameService(a, b string) bool {
+	if a == b {
+		return true
+	}
+	pa, err1 := parseECSARN(a, "service")
+	pb, err2 := parseECSARN(b, "service")
+	if err1 != nil || err2 != nil || pa.Region != pb.Region || pa.Account != pb.Account {
+		return false
+	}
+	if pa.Path[len(pa.Path)-1] != pb.Path[len(pb.Path)-1] {
+		return false
+	}
+	return len(pa.Path) != 2 || len(pb.Path) != 2 || pa.Path[0] == pb.Path[0]
+}

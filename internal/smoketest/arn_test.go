@@ -66,3 +66,22 @@ func TestRollbackReinvocation(t *testing.T) {
 		}
 	}
 }
+
+func TestSameService(t *testing.T) {
+	old := "arn:aws:ecs:eu-west-1:" + acct + ":service/web"
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{serviceARN, serviceARN, true},
+		{serviceARN, old, true},
+		{serviceARN, strings.Replace(serviceARN, "prod/web", "staging/web", 1), false},
+		{serviceARN, strings.Replace(serviceARN, "/web", "/api", 1), false},
+		{serviceARN, strings.Replace(serviceARN, acct, "999999999999", 1), false},
+		{serviceARN, "web", false},
+	} {
+		if got := sameService(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameService(%s, %s) = %v; want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

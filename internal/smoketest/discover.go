@@ -134,7 +134,7 @@ func describeDeployment(ctx context.Context, api ecsAPI, ev HookEvent) (deployme
 	if sd == nil {
 		return deployment{}, permanent("service deployment %s not found%s", ev.ResourceArn, failureText(out.Failures))
 	}
-	if s := aws.ToString(sd.ServiceArn); s != "" && s != ev.ExecutionDetails.ServiceArn {
+	if s := aws.ToString(sd.ServiceArn); s != "" && !sameService(s, ev.ExecutionDetails.ServiceArn) {
 		return deployment{}, permanent("service deployment %s belongs to %s, not %s", ev.ResourceArn, s, ev.ExecutionDetails.ServiceArn)
 	}
 	if sd.TargetServiceRevision == nil {

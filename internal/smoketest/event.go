@@ -58,9 +58,14 @@ type HookResponse struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// ResponseDetails is the hookDetails greenlight returns with IN_PROGRESS.
+// ResponseDetails is the hookDetails greenlight returns with IN_PROGRESS: its state, and a
+// copy of the operator's own hookDetails, so that the next call has them even if ECS
+// replaced rather than merged (the reference documents a merge).
 type ResponseDetails struct {
-	Greenlight *State `json:"greenlight"`
+	Checks          []routes.Check `json:"checks,omitempty"`
+	Port            int            `json:"port,omitempty"`
+	TestListenerURL string         `json:"testListenerUrl,omitempty"`
+	Greenlight      *State         `json:"greenlight"`
 }
 
 // State is what the hook remembers between IN_PROGRESS calls at one stage.

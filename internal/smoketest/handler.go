@@ -90,6 +90,7 @@ type call struct {
 	id       identity
 	log      *slog.Logger
 	state    State
+	details  HookDetails // the operator's hookDetails, echoed with IN_PROGRESS
 	plan     *plan
 	obs      Observation
 	probes   []Probe
@@ -145,6 +146,7 @@ func (h *Handler) handle(ctx context.Context, c *call, raw json.RawMessage) Verd
 	if err != nil {
 		return fatal("%v", err)
 	}
+	c.details = hd
 	c.state = nextState(hd.Greenlight, stage, c.state.FirstAttemptAt)
 	c.log = c.log.With("attempt", c.state.Attempt)
 
@@ -330,7 +332,7 @@ func (h *Handler) finish(ctx context.Context, c *call, v Verdict) HookResponse {
 		}
 		st := c.state
 		resp.CallBackDelay = delay
-		resp.HookDetails = &ResponseDetails{Greenlight: &st}
+		resp.HookDetails = &ResponseDetails{Checks: c.details.Checks, Port: c.details.Port, TestListenerURL: c.details.TestListenerURL, Greenlight: &st}
 	}
 	evidence := make([]result.CheckEvidence, 0, len(c.probes)+1)
 	if v.Status == Failed && v.Check == nil && c.checking && c.id.Cluster != "" {

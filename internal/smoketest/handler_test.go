@@ -126,6 +126,9 @@ func TestConnectionRefusedThenHealthy(t *testing.T) {
 	if st == nil || st.Stage != StagePostScaleUp || st.Attempt != 1 || time.Since(st.FirstAttemptAt) > time.Minute {
 		t.Fatalf("hookDetails.greenlight = %+v; want attempt 1 at POST_SCALE_UP, started now", st)
 	}
+	if c := resp.HookDetails.Checks; len(c) != 1 || c[0].Name != "ready" {
+		t.Errorf("IN_PROGRESS hookDetails.checks = %+v; want the operator's check echoed", c)
+	}
 	if ev := hs.evidence.get(sdARN, StagePostScaleUp); len(ev) != 4 {
 		t.Errorf("IN_PROGRESS stored %d evidence entries; want the 4 probes", len(ev))
 	}
@@ -143,6 +146,12 @@ func TestConnectionRefusedThenHealthy(t *testing.T) {
 	if f.apps[1].hits() != 2 {
 		t.Errorf("task 1 got %d requests; want its 2 checks", f.apps[1].hits())
 	}
+
+	// Had ECS replaced hookDetails with ours instead of merging, the checks would still be there.
+	replaced, _ := json.Marshal(resp.HookDetails)
+	resp3 := hs.invoke(t, event(StagePostScaleUp, string(replaced)))
+	wantStatus(t, resp3, Succeeded)
+	wantReason(t, resp3, `passed 2 checks`)
 }
 
 func TestWrongBodyFails(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/greenlight-deploy/greenlight/internal/result"
 	"github.com/greenlight-deploy/greenlight/internal/routes"
@@ -153,11 +154,15 @@ func effectivePort(u *url.URL) string {
 	return "80"
 }
 
+// clip shortens s to at most n bytes (cut on a rune boundary) and marks the cut.
 func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // job is one target × check.
