@@ -131,7 +131,7 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	root.BoolVar(&help, "help", false, "")
 	root.BoolVar(&help, "h", false, "")
 	if err := root.Parse(args); err != nil {
-		return a.fail(g, nil, Usagef("%v", err))
+		return a.fail(g, nil, Usagef("%s", flagMessage(err)))
 	}
 	rest := root.Args()
 	if help || len(rest) == 0 || rest[0] == "help" {
@@ -182,7 +182,7 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		return ExitOK
 	}
 	if err != nil {
-		return a.fail(g, path, Usagef("%v", err))
+		return a.fail(g, path, Usagef("%s", flagMessage(err)))
 	}
 	switch g.Output {
 	case "text", "json", "yaml":
@@ -345,6 +345,21 @@ func printFlags(w io.Writer, fs *flag.FlagSet, keep func(string) bool) {
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
 			def = fmt.Sprintf(" (default %s)", f.DefValue)
 		}
-		fmt.Fprintf(w, "  %-26s %s%s\n", left, usage, def)
+		fmt.Fprintf(w, "  %-30s %s%s\n", left, usage, def)
 	})
+}
+
+// flagMessage rewrites the flag package's messages in the --long form this CLI documents.
+func flagMessage(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + strings.TrimPrefix(name, "-")
+	}
+	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "flag --" + strings.TrimPrefix(rest, "-") + " needs a value"
+	}
+	if strings.HasPrefix(msg, "invalid value ") {
+		return strings.Replace(msg, " for flag -", " for flag --", 1)
+	}
+	return msg
 }

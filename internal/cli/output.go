@@ -206,6 +206,9 @@ func Ago(now, t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
+	if !t.Before(now) {
+		return "just now"
+	}
 	return Duration(now.Sub(t)) + " ago"
 }
 

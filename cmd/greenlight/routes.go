@@ -1,0 +1,5 @@
+package main
+
+import "github.com/greenlight-deploy/greenlight/internal/cli"
+
+func init() { register(cli.Routes) }
