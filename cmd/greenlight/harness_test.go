@@ -69,12 +69,14 @@ func TestMain(m *testing.M) {
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
 const (
-	ledgerTable  = "greenlight-ledger"
-	routesParam  = "/greenlight/routes"
-	machineName  = "greenlight-deploy"
-	passMachine  = `{"StartAt":"Receive","States":{"Receive":{"Type":"Pass","End":true}}}`
-	manifestV123 = `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":1,"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111"},"layers":[]}`
-	manifestV122 = `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222"},"layers":[]}`
+	ledgerTable = "greenlight-ledger"
+	routesParam = "/greenlight/routes"
+	machineName = "greenlight-deploy"
+	// passMachine receives the input and holds the execution RUNNING for 3 s (real time in
+	// moto), so --wait sees it running before it ends.
+	passMachine  = `{"StartAt":"Receive","States":{"Receive":{"Type":"Pass","Next":"Hold"},"Hold":{"Type":"Wait","Seconds":3,"End":true}}}`
+	manifestV123 = `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":1,"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":3,"digest":"sha256:3333333333333333333333333333333333333333333333333333333333333333"}]}`
+	manifestV122 = `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":4,"digest":"sha256:4444444444444444444444444444444444444444444444444444444444444444"}]}`
 )
 
 // env is one test's local AWS (its own moto account) and a way to run the CLI against it.
@@ -129,6 +131,8 @@ func (e *env) run(args ...string) (stdout, stderr string, code int) {
 		e.mu.Unlock()
 		if e.onSleep != nil {
 			e.onSleep()
+		} else {
+			time.Sleep(50 * time.Millisecond) // let moto's execution move on in real time
 		}
 		return ctx.Err()
 	}
@@ -332,8 +336,8 @@ func (e *env) putResult(r result.Result) {
 func record(id string, outcome result.Outcome, tag, digest string, started time.Time, seconds float64) result.Result {
 	r := result.Result{
 		Version: 1, ID: id, Outcome: outcome, Route: "web-prod", Cluster: "prod", Service: "web", Container: "app",
-		Image:   result.Image{Repository: "web", Tag: tag, Digest: digest},
-		Trigger: result.Trigger{Source: "ecr-push", PushedAt: started.Add(-20 * time.Second)},
+		Image:     result.Image{Repository: "web", Tag: tag, Digest: digest},
+		Trigger:   result.Trigger{Source: "ecr-push", PushedAt: started.Add(-20 * time.Second)},
 		StartedAt: started, FinishedAt: started.Add(time.Duration(seconds * float64(time.Second))), DurationSeconds: seconds,
 		ExecutionARN: "arn:aws:states:us-east-1:123456789012:execution:greenlight-deploy:" + strings.Split(id, "/")[0],
 	}

@@ -25,17 +25,24 @@ import (
 
 // DeployView is the JSON of `deploy` (and of the redeploy half of `rollback`).
 type DeployView struct {
-	Service      string                  `json:"service"`
-	Route        string                  `json:"route"`
-	Image        result.Image            `json:"image"`
-	ExecutionARN string                  `json:"executionArn,omitempty"`
-	ConsoleURL   string                  `json:"consoleUrl,omitempty"`
-	DryRun       bool                    `json:"dryRun"`
-	Input        workflow.ExecutionInput `json:"input"`
+	Service      string       `json:"service"`
+	Route        string       `json:"route"`
+	Image        result.Image `json:"image"`
+	ExecutionARN string       `json:"executionArn,omitempty"`
+	ConsoleURL   string       `json:"consoleUrl,omitempty"`
+	DryRun       bool         `json:"dryRun"`
+	// Input is the execution input exactly as sent: {"request": workflow.Request}.
+	Input RequestInput `json:"input"`
 	// Status is the execution's status: RUNNING when not waited for.
 	Status string `json:"status,omitempty"`
 	// Result is the deployment's result, when --wait saw it.
 	Result *result.Result `json:"result,omitempty"`
+}
+
+// RequestInput is the state machine input for a CLI deployment (workflow.ExecutionInput
+// with only its request member: the EventBridge envelope fields stay absent).
+type RequestInput struct {
+	Request workflow.Request `json:"request"`
 }
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -192,7 +199,7 @@ func (e *Env) startDeployment(ctx context.Context, t target, img result.Image, n
 		Source: "cli", RequestedBy: e.requestedBy(ctx, c), Route: t.Route.Name,
 		Cluster: t.Cluster, Service: t.Service, Image: img, Note: note,
 	}
-	in := workflow.ExecutionInput{Request: &req}
+	in := RequestInput{Request: req}
 	view := &DeployView{Service: t.Key(), Route: t.Route.Name, Image: img, Input: in, DryRun: dryRun}
 	if dryRun {
 		return view, nil
