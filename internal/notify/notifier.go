@@ -316,7 +316,11 @@ func (n *Notifier) settle(ctx context.Context, log *slog.Logger, s settlement) e
 			// The message is out; a redelivery within the claim's lease is still deduplicated.
 			log.ErrorContext(ctx, "delivered, but the ledger could not record it", "error", err)
 		}
-		log.InfoContext(ctx, "delivered", "status", s.delivery.Status, "attempts", s.delivery.Attempts, "waits", durations(s.delivery.Waits))
+		if s.delivery.Attempts == 0 { // published to SNS, not posted
+			log.InfoContext(ctx, "delivered")
+		} else {
+			log.InfoContext(ctx, "delivered", "status", s.delivery.Status, "attempts", s.delivery.Attempts, "waits", durations(s.delivery.Waits))
+		}
 		return nil
 	}
 	msg := s.url.redactIn(s.err.Error())
