@@ -193,6 +193,14 @@ func (r *runner) run(ctx context.Context, stage string, targets []Target, checks
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			defer func() {
+				// A bug here must cost one probe, not the process (and with it the verdict).
+				if v := recover(); v != nil {
+					ev := r.evidence(stage, jobs[i])
+					ev.Failure = fmt.Sprintf("greenlight failed internally: %v", v)
+					out[i] = Probe{Kind: ProbeFailed, Evidence: ev}
+				}
+			}()
 			out[i] = r.probeWithAttempts(ctx, sem, stage, jobs[i])
 		}(i)
 	}
