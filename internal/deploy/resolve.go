@@ -167,7 +167,7 @@ type Resolver struct {
 // Resolve validates the input, matches routes and deduplicates digests per service.
 func (r *Resolver) Resolve(ctx context.Context, in ResolveInput) (workflow.Plan, error) {
 	var ex workflow.ExecutionInput
-	if err := json.Unmarshal(in.Input, &ex); err != nil {
+	if err := json.Unmarshal(normalizeTime(in.Input), &ex); err != nil {
 		return workflow.Plan{}, workflow.Inputf("execution input is not an ECR event or {\"request\": …}: %v", err)
 	}
 	if in.ExecutionARN == "" {
@@ -192,6 +192,31 @@ func (r *Resolver) Resolve(ctx context.Context, in ResolveInput) (workflow.Plan,
 		return workflow.Plan{}, err
 	}
 	return r.planPush(ctx, doc, ex, in.ExecutionARN, started)
+}
+
+// normalizeTime turns an event "time" given as epoch seconds (as some local emulators send
+// it) into RFC 3339, which EventBridge itself always sends.
+func normalizeTime(raw json.RawMessage) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return raw
+	}
+	t, ok := m["time"]
+	if !ok || len(t) == 0 || t[0] == '"' {
+		return raw
+	}
+	var secs float64
+	if json.Unmarshal(t, &secs) != nil {
+		delete(m, "time")
+	} else {
+		b, _ := json.Marshal(time.Unix(0, int64(secs*1e9)).UTC().Format(time.RFC3339Nano))
+		m["time"] = b
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return raw
+	}
+	return out
 }
 
 func (r *Resolver) now() time.Time {
