@@ -121,9 +121,15 @@ func Compose(r result.Result) Message {
 	m.Headline = st.Emoji + " " + st.Words + ": " + m.Subject
 	if r.Reason != nil {
 		m.Summary = clean(r.Reason.Summary)
-		for i, d := range r.Reason.Details {
+		var details []string
+		for _, d := range r.Reason.Details {
+			if !redundant(d, r) {
+				details = append(details, d)
+			}
+		}
+		for i, d := range details {
 			if i == maxDetailsShown {
-				m.Details = append(m.Details, fmt.Sprintf("… and %d more", len(r.Reason.Details)-i))
+				m.Details = append(m.Details, fmt.Sprintf("… and %d more", len(details)-i))
 				break
 			}
 			m.Details = append(m.Details, truncateChars(clean(d), maxLineChars))
@@ -132,7 +138,7 @@ func Compose(r result.Result) Message {
 			m.Evidence = evidenceSections(*r.Reason.Evidence)
 		}
 	}
-	if r.Outcome != result.Succeeded {
+	if showECS(r) {
 		if s := ecsSaid(r); s != nil {
 			m.Evidence = append(m.Evidence, *s)
 		}
@@ -148,6 +154,41 @@ func Compose(r result.Result) Message {
 	m.Links = links(r.Links)
 	m.Footer = footer(r)
 	return m
+}
+
+// showECS: ECS's own words belong to rollbacks and failures; on success they add nothing,
+// and a REGRESSED follow-up comes after ECS finished successfully.
+func showECS(r result.Result) bool {
+	return r.Outcome != result.Succeeded && r.Outcome != result.Regressed
+}
+
+// redundant reports whether a reason detail repeats what an evidence section shows: a
+// check's or alarm's summary, a stopped task's line, or ECS's words (shown last).
+func redundant(d string, r result.Result) bool {
+	if showECS(r) && (r.ECSStatusReason != "" || (r.Reason.Evidence != nil && r.Reason.Evidence.ECSRollbackReason != "")) &&
+		(strings.HasPrefix(d, "ECS: ") || strings.HasPrefix(d, "ECS rollback reason: ")) {
+		return true
+	}
+	ev := r.Reason.Evidence
+	if ev == nil {
+		return false
+	}
+	for _, c := range ev.SmokeChecks {
+		if !c.Passed && d == c.Summary() {
+			return true
+		}
+	}
+	for _, a := range ev.Alarms {
+		if d == a.Summary() {
+			return true
+		}
+	}
+	for _, t := range ev.StoppedTasks {
+		if id := lastSegment(t.TaskARN, "/"); id != "" && strings.HasPrefix(d, id+": ") {
+			return true
+		}
+	}
+	return false
 }
 
 func clean(s string) string { return validUTF8(strings.TrimSpace(s)) }

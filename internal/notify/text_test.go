@@ -153,7 +153,7 @@ func TestCompose(t *testing.T) {
 			} else if m.Summary != r.Reason.Summary {
 				t.Errorf("Compose(%s).Summary = %q; want reason.summary verbatim %q", c, m.Summary, r.Reason.Summary)
 			}
-			if n := len(m.Evidence); n > 0 && r.ECSStatusReason != "" && m.Evidence[n-1].Title != "ECS said" {
+			if n := len(m.Evidence); n > 0 && r.ECSStatusReason != "" && showECS(r) && m.Evidence[n-1].Title != "ECS said" {
 				t.Errorf("Compose(%s): last evidence section is %q; want ECS's own words last", c, m.Evidence[n-1].Title)
 			}
 			if !hasFact(m, "Image", r.Image.Tag) || !hasFact(m, "Image", r.Image.ShortDigest()) {
@@ -174,6 +174,9 @@ func TestComposeEvidence(t *testing.T) {
 	m := Compose(smoke)
 	if m.Evidence[0].Title != "Failed checks (2 of 4)" {
 		t.Errorf("smoke evidence title = %q; want the failed count of all checks", m.Evidence[0].Title)
+	}
+	if len(m.Details) != 1 || m.Details[0] != "2 of 4 smoke checks failed at POST_SCALE_UP" {
+		t.Errorf("details = %q; want those the evidence sections do not already show", m.Details)
 	}
 	if m.Evidence[0].Lines[0].Code != "" {
 		t.Errorf("a short one-line body excerpt is in the check's summary; got a code excerpt too: %q", m.Evidence[0].Lines[0].Code)
