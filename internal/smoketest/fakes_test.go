@@ -138,7 +138,7 @@ func (f *fakeECS) ListTasks(_ context.Context, in *ecs.ListTasksInput, _ ...func
 	}
 	start := 0
 	if in.NextToken != nil {
-		fmt.Sscan(*in.NextToken, &start)
+		_, _ = fmt.Sscan(*in.NextToken, &start)
 	}
 	end := len(arns)
 	if f.pageLimit > 0 && start+f.pageLimit < end {
