@@ -183,7 +183,11 @@ func (h *harness) invoke(ctx context.Context, arn string, payload []byte) ([]byt
 	p := ev.ExecutionDetails.ProductionTrafficWeights
 	t := ev.ExecutionDetails.TestTrafficWeights
 	green := ev.ExecutionDetails.TargetServiceRevisionArn
-	rollback := (len(p) > 1 && p[green] == 0) || (len(t) > 1 && t[green] == 0)
+	// A rollback re-invocation (reference §2.4) is a traffic-shift stage whose weights point
+	// back at blue. PRE_PRODUCTION_TRAFFIC_SHIFT also sends {green:0, blue:100}, so the
+	// stage must be part of the test (the §2.7 skeleton's check alone would misread it).
+	rollback := (ev.LifecycleStage == StageProductionTrafficShift && len(p) > 1 && p[green] == 0) ||
+		(ev.LifecycleStage == StageTestTrafficShift && len(t) > 1 && t[green] == 0)
 	key := fmt.Sprintf("%s|%s|%v", arn, ev.LifecycleStage, rollback)
 	h.mu.Lock()
 	h.calls[key]++
