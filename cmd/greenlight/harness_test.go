@@ -62,7 +62,36 @@ func TestMain(m *testing.M) {
 			os.Setenv(k, v)
 		}
 	}
-	awstest.Main(m)
+	code := m.Run()
+	if motoSrv != nil {
+		_ = motoSrv.Stop()
+	}
+	os.Exit(code)
+}
+
+var (
+	motoOnce sync.Once
+	motoSrv  *localaws.Moto
+	motoErr  error
+)
+
+// sharedMoto is this test binary's own patched moto_server (internal/localaws), started on
+// first use. It is not awstest's shared one because verify needs AWS managed IAM policies
+// (AmazonECSInfrastructureRolePolicyForLoadBalancers), which moto loads only with
+// MOTO_IAM_LOAD_MANAGED_POLICIES=true. Like awstest, it fails (never skips) without moto,
+// unless -short.
+func sharedMoto(t *testing.T) *localaws.Moto {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs moto_server; skipped with -short")
+	}
+	motoOnce.Do(func() {
+		motoSrv, motoErr = localaws.StartMoto(context.Background(), localaws.MotoOptions{Env: []string{"MOTO_IAM_LOAD_MANAGED_POLICIES=true"}})
+	})
+	if motoErr != nil {
+		t.Fatalf("start moto_server: %v", motoErr)
+	}
+	return motoSrv
 }
 
 // t0 is the tests' fixed clock.
@@ -99,12 +128,18 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	m := awstest.Moto(t)
-	e := &env{t: t, moto: m, account: awstest.Account(t), cfg: awstest.Config(t), now: t0}
+	m := sharedMoto(t)
+	account := awstest.Account(t)
+	cfg, err := localaws.Config(context.Background(), m.URL, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, moto: m, account: account, cfg: cfg, now: t0}
 	e.vars = map[string]string{
-		"GREENLIGHT_LEDGER_TABLE":     ledgerTable,
-		"GREENLIGHT_ROUTES_PARAMETER": routesParam,
-		"USER":                        "tester",
+		"GREENLIGHT_LEDGER_TABLE":        ledgerTable,
+		"GREENLIGHT_ROUTES_PARAMETER":    routesParam,
+		"USER":                           "tester",
+		"GREENLIGHT_CLOUDWATCH_PROTOCOL": "query", // moto speaks query, not CBOR (internal/awsenv)
 	}
 	ctx := context.Background()
 	if _, err := dynamodb.NewFromConfig(e.cfg).CreateTable(ctx, ledger.CreateTableInput(ledgerTable)); err != nil {

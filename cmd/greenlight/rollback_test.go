@@ -51,7 +51,9 @@ func TestRollbackDuringDeployment(t *testing.T) {
 	// a second rollback while ECS rolls back: nothing to do; --wait follows it to the end
 	e.ecs.afterStop = ecstypes.ServiceDeploymentStatusRollbackInProgress
 	e.ecs.deployments[1].Status = ecstypes.ServiceDeploymentStatusRollbackInProgress
-	e.onSleep = func() { e.ecs.set(1, func(d *ecstypes.ServiceDeployment) { d.Status = ecstypes.ServiceDeploymentStatusRollbackSuccessful }) }
+	e.onSleep = func() {
+		e.ecs.set(1, func(d *ecstypes.ServiceDeployment) { d.Status = ecstypes.ServiceDeploymentStatusRollbackSuccessful })
+	}
 	out, _ = e.mustRun(0, "rollback", "--service", "prod/web", "--yes", "--wait", "-o", "json")
 	v := checkSchema(t, "rollback", out)
 	if v["action"] != "none" || v["ecsStatus"] != "ROLLBACK_SUCCESSFUL" {
@@ -60,7 +62,9 @@ func TestRollbackDuringDeployment(t *testing.T) {
 	// --wait that ends ROLLBACK_FAILED exits 1
 	e.ecs.deployments[1].Status = ecstypes.ServiceDeploymentStatusInProgress
 	e.ecs.afterStop = ecstypes.ServiceDeploymentStatusRollbackInProgress
-	e.onSleep = func() { e.ecs.set(1, func(d *ecstypes.ServiceDeployment) { d.Status = ecstypes.ServiceDeploymentStatusRollbackFailed }) }
+	e.onSleep = func() {
+		e.ecs.set(1, func(d *ecstypes.ServiceDeployment) { d.Status = ecstypes.ServiceDeploymentStatusRollbackFailed })
+	}
 	e.mustRun(1, "rollback", "--service", "prod/web", "--yes", "--wait")
 }
 
