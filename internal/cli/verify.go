@@ -154,7 +154,7 @@ func (e *Env) printVerify(w io.Writer, v VerifyView) {
 	if !v.OK {
 		verdict = e.Paint(Red, "NOT OK")
 	}
-	fmt.Fprintf(w, "\n%s: %d passed, %d failed, %d warnings\n", verdict, v.Passed, v.Failed, v.Warned)
+	fmt.Fprintf(w, "\n%s: %d passed, %d failed, %s\n", verdict, v.Passed, v.Failed, plural(v.Warned, "warning", "warnings"))
 }
 
 // readServiceFacts reads one service and everything its blue/green wiring names.
