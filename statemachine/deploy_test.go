@@ -253,9 +253,16 @@ func (e *stackEnv) push(t *testing.T, ev map[string]any) string {
 	if err != nil || out.FailedEntryCount != 0 {
 		t.Fatalf("PutEvents: %v %+v", err, out)
 	}
+	want := ev["detail"].(map[string]any)
 	for i := 0; i < 100; i++ {
 		for arn := range e.executions(t) {
-			if !before[arn] {
+			if before[arn] {
+				continue
+			}
+			d, err := e.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+			var in struct{ Detail map[string]any }
+			if err == nil && json.Unmarshal([]byte(aws.ToString(d.Input)), &in) == nil &&
+				in.Detail["image-digest"] == want["image-digest"] && in.Detail["image-tag"] == want["image-tag"] {
 				return arn
 			}
 		}
@@ -366,6 +373,27 @@ func (e *stackEnv) lockFree(t *testing.T, key string) {
 	}
 }
 
+// polls counts the check invocations of an execution.
+func (e *stackEnv) polls(t *testing.T, arn string) int {
+	n := 0
+	in := &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(arn), MaxResults: 1000}
+	for {
+		out, err := e.sfn.GetExecutionHistory(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range out.Events {
+			if d := ev.StateEnteredEventDetails; d != nil && aws.ToString(d.Name) == "Check" {
+				n++
+			}
+		}
+		if out.NextToken == nil {
+			return n
+		}
+		in.NextToken = out.NextToken
+	}
+}
+
 // transitions counts the states an execution entered (what Step Functions bills).
 func (e *stackEnv) transitions(t *testing.T, arn string) int {
 	n := 0
@@ -416,7 +444,7 @@ func TestDeployStateMachine(t *testing.T) {
 			if hist, _ := e.table.History(context.Background(), "sm/ok", 5); len(hist) != 1 || hist[0].Outcome != result.Succeeded {
 				t.Errorf("ledger history = %+v", hist)
 			}
-			t.Logf("success: %d state transitions, %d polls", e.transitions(t, arn), len(r.Stages))
+			t.Logf("success: %d state transitions, %d polls", e.transitions(t, arn), e.polls(t, arn))
 
 			// The same digest under a second tag: no second deployment.
 			n := len(e.fake.Deployments())
@@ -462,7 +490,7 @@ func TestDeployStateMachine(t *testing.T) {
 		})
 		t.Run("a Lambda fails", func(t *testing.T) {
 			t.Parallel()
-			e.fake.Fail("UpdateService", "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/start is not authorized to perform: ecs:UpdateService", 100)
+			e.fake.FailService("UpdateService", "boom", "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/start is not authorized to perform: ecs:UpdateService", 100)
 			arn := e.start(t, pushEvent("boom", "v3", digest(4), "ev-boom"))
 			if d := e.wait(t, arn); d.Status != sfntypes.ExecutionStatusSucceeded {
 				t.Fatalf("execution %s: %s", d.Status, aws.ToString(d.Cause))

@@ -148,6 +148,13 @@ func (s *Server) Fail(op, code, message string, times int) {
 	s.failures[op] = &apiError{code: code, message: message, times: times}
 }
 
+// FailService is Fail for the calls of op that name the service (request field "service").
+func (s *Server) FailService(op, service, code, message string, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures[op+"/"+service] = &apiError{code: code, message: message, times: times}
+}
+
 // Calls is how many times op was called (answered or forwarded).
 func (s *Server) Calls(op string) int {
 	s.mu.Lock()
@@ -204,9 +211,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(target, targetPrefix)
 	body, _ := io.ReadAll(r.Body)
 	r.Body.Close()
+	var named struct {
+		Service string `json:"service"`
+	}
+	_ = json.Unmarshal(body, &named)
 	s.mu.Lock()
 	s.calls[op]++
-	if f := s.failures[op]; f != nil && f.times > 0 {
+	f := s.failures[op]
+	if sf := s.failures[op+"/"+named.Service]; named.Service != "" && sf != nil && sf.times > 0 {
+		f = sf
+	}
+	if f != nil && f.times > 0 {
 		f.times--
 		s.mu.Unlock()
 		writeError(w, f.code, f.message)
