@@ -332,7 +332,7 @@ func lineDiff(a, b string, context int) string {
 			ops = append(ops, op{' ', al[i], i, j})
 			i++
 			j++
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
+		case j < m && (i == n || lcs[i][j+1] > lcs[i+1][j]):
 			ops = append(ops, op{'+', bl[j], i, j})
 			j++
 		default:
