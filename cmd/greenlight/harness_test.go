@@ -123,6 +123,8 @@ type env struct {
 	// onSleep runs at each watch/wait tick (after the clock moved).
 	onSleep func()
 	ecs     *fakeECS
+	// wrapECS, when set, replaces the CLI's ECS client (the emulator).
+	wrapECS func(c *cli.Clients)
 	sm      string
 }
 
@@ -184,6 +186,9 @@ func (e *env) run(args ...string) (stdout, stderr string, code int) {
 		return cfg, nil
 	}
 	app.WrapClients = func(c *cli.Clients) {
+		if e.wrapECS != nil {
+			e.wrapECS(c)
+		}
 		if e.ecs != nil {
 			e.ecs.ECSAPI = c.ECS
 			c.ECS = e.ecs
