@@ -127,9 +127,9 @@ func buildAmazonQ(r result.Result, m Message) (AmazonQMessage, bool) {
 
 // qSafe keeps evidence text from becoming a Slack mention (<!channel>, <@U…>) when Amazon Q
 // passes it through as markdown.
-func qSafe(s string) string {
-	return strings.NewReplacer("<!", "<\u200b!", "<@", "<\u200b@", "<#", "<\u200b#").Replace(s)
-}
+func qSafe(s string) string { return qMentions.Replace(s) }
+
+var qMentions = strings.NewReplacer("<!", "<\u200b!", "<@", "<\u200b@", "<#", "<\u200b#")
 
 var threadUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 

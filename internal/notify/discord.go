@@ -146,6 +146,6 @@ func discordChars(e DiscordEmbed) int {
 }
 
 // discordEscape keeps evidence text from being read as Markdown.
-func discordEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "_", `\_`, "`", "\\`", "~", `\~`, "|", `\|`, ">", `\>`, "#", `\#`, "[", `\[`, "]", `\]`).Replace(s)
-}
+func discordEscape(s string) string { return discordEscaper.Replace(s) }
+
+var discordEscaper = strings.NewReplacer(`\`, `\\`, "*", `\*`, "_", `\_`, "`", "\\`", "~", `\~`, "|", `\|`, ">", `\>`, "#", `\#`, "[", `\[`, "]", `\]`)

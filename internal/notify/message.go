@@ -122,8 +122,9 @@ func Compose(r result.Result) Message {
 	if r.Reason != nil {
 		m.Summary = clean(r.Reason.Summary)
 		var details []string
+		isRedundant := redundancy(r)
 		for _, d := range r.Reason.Details {
-			if !redundant(d, r) {
+			if !isRedundant(d) {
 				details = append(details, d)
 			}
 		}
@@ -162,33 +163,43 @@ func showECS(r result.Result) bool {
 	return r.Outcome != result.Succeeded && r.Outcome != result.Regressed
 }
 
-// redundant reports whether a reason detail repeats what an evidence section shows: a
-// check's or alarm's summary, a stopped task's line, or ECS's words (shown last).
-func redundant(d string, r result.Result) bool {
-	if showECS(r) && (r.ECSStatusReason != "" || (r.Reason.Evidence != nil && r.Reason.Evidence.ECSRollbackReason != "")) &&
-		(strings.HasPrefix(d, "ECS: ") || strings.HasPrefix(d, "ECS rollback reason: ")) {
-		return true
+// redundancy returns a test for reason details that repeat what an evidence section shows:
+// a check's or alarm's summary, a stopped task's line, or ECS's words (shown last). The
+// summaries are computed once: evidence can hold hundreds of checks and thousands of
+// datapoints.
+func redundancy(r result.Result) func(string) bool {
+	ecs := showECS(r) && (r.ECSStatusReason != "" || (r.Reason.Evidence != nil && r.Reason.Evidence.ECSRollbackReason != ""))
+	shown := map[string]bool{}
+	var taskPrefixes []string
+	if ev := r.Reason.Evidence; ev != nil {
+		for _, c := range ev.SmokeChecks {
+			if !c.Passed {
+				shown[c.Summary()] = true
+			}
+		}
+		for _, a := range ev.Alarms {
+			shown[a.Summary()] = true
+		}
+		for _, t := range ev.StoppedTasks {
+			if id := lastSegment(t.TaskARN, "/"); id != "" {
+				taskPrefixes = append(taskPrefixes, id+": ")
+			}
+		}
 	}
-	ev := r.Reason.Evidence
-	if ev == nil {
+	return func(d string) bool {
+		if ecs && (strings.HasPrefix(d, "ECS: ") || strings.HasPrefix(d, "ECS rollback reason: ")) {
+			return true
+		}
+		if shown[d] {
+			return true
+		}
+		for _, p := range taskPrefixes {
+			if strings.HasPrefix(d, p) {
+				return true
+			}
+		}
 		return false
 	}
-	for _, c := range ev.SmokeChecks {
-		if !c.Passed && d == c.Summary() {
-			return true
-		}
-	}
-	for _, a := range ev.Alarms {
-		if d == a.Summary() {
-			return true
-		}
-	}
-	for _, t := range ev.StoppedTasks {
-		if id := lastSegment(t.TaskARN, "/"); id != "" && strings.HasPrefix(d, id+": ") {
-			return true
-		}
-	}
-	return false
 }
 
 func clean(s string) string { return validUTF8(strings.TrimSpace(s)) }

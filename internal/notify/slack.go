@@ -124,9 +124,12 @@ func buildSlack(m Message) (SlackMessage, bool) {
 
 // slackEscape escapes the three characters Slack's mrkdwn reserves, which also keeps a body
 // excerpt from mentioning <!channel>.
-func slackEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+func slackEscape(s string) string { return slackEscaper.Replace(s) }
+
+var (
+	slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	slackURLSafe = strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C", " ", "%20")
+)
 
 // slackCode escapes an excerpt for a ``` block and keeps it from closing the block early.
 func slackCode(s string) string {
@@ -135,7 +138,7 @@ func slackCode(s string) string {
 
 // slackURL keeps a URL from breaking out of <url|text>.
 func slackURL(u string) string {
-	return strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C", " ", "%20").Replace(u)
+	return slackURLSafe.Replace(u)
 }
 
 func slackBullets(items []string) string {
