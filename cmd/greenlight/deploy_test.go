@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/greenlight-deploy/greenlight/internal/result"
 )
 
@@ -26,6 +28,15 @@ func TestHistory(t *testing.T) {
 	deps := v["deployments"].([]any)
 	if len(deps) != 2 || deps[0].(map[string]any)["id"] != "cli-prod-web-x/prod/web" {
 		t.Errorf("history --limit 2 -o json: newest first, 2 records: %v", deps)
+	}
+
+	out, _ = e.mustRun(0, "history", "--service", "prod/web", "-o", "yaml")
+	var y struct {
+		Service     string           `yaml:"service"`
+		Deployments []map[string]any `yaml:"deployments"`
+	}
+	if err := yaml.Unmarshal([]byte(out), &y); err != nil || y.Service != "prod/web" || len(y.Deployments) != 4 || y.Deployments[0]["outcome"] != "SUCCEEDED" {
+		t.Errorf("history -o yaml: %v %+v\n%s", err, y, out)
 	}
 
 	out, _ = e.mustRun(0, "history", "--service", "prod/api")
