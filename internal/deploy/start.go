@@ -134,7 +134,7 @@ func (s *Starter) Start(ctx context.Context, j workflow.Job) (workflow.Job, erro
 		if d.TaskDefinitionARN == "" {
 			d.TaskDefinitionARN = current
 		}
-		return s.findAndFill(ctx, j, svc, current, aws.ToTime(td.RegisteredAt), nil)
+		return s.findAndFill(ctx, j, svc, current, aws.ToTime(td.RegisteredAt))
 	}
 	if PinsDigest(curImage, j.Image.Repository, j.Image.Digest) {
 		d.Skipped = &result.Reason{
@@ -210,11 +210,11 @@ func (s *Starter) Start(ctx context.Context, j workflow.Job) (workflow.Job, erro
 		return j, awsErr("update service "+t.Key(), err)
 	}
 	log.InfoContext(ctx, "service updated", "task_definition_arn", newTD)
-	return s.findAndFill(ctx, j, up.Service, newTD, t0, up.Service)
+	return s.findAndFill(ctx, j, up.Service, newTD, t0)
 }
 
 // findAndFill finds the service deployment for taskDef and fills the job's deployment.
-func (s *Starter) findAndFill(ctx context.Context, j workflow.Job, svc *ecstypes.Service, taskDef string, since time.Time, updated *ecstypes.Service) (workflow.Job, error) {
+func (s *Starter) findAndFill(ctx context.Context, j workflow.Job, svc *ecstypes.Service, taskDef string, since time.Time) (workflow.Job, error) {
 	d := j.Deployment
 	current := ""
 	if svc != nil {
