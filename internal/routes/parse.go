@@ -69,19 +69,29 @@ func Parse(b []byte) (*Document, error) {
 	}
 	var probs []Problem
 	checkFields(tree, reflect.TypeOf(Document{}), "", &probs)
-	if len(probs) > 0 {
-		return nil, &ValidationError{Problems: probs}
-	}
 	norm, err := json.Marshal(tree)
 	if err != nil {
-		return nil, &ValidationError{Problems: []Problem{{Message: err.Error()}}}
+		return nil, &ValidationError{Problems: append(probs, Problem{Message: err.Error()})}
 	}
 	var d Document
 	if err := json.Unmarshal(norm, &d); err != nil {
-		return nil, &ValidationError{Problems: []Problem{typeProblem(err)}}
+		if len(probs) == 0 { // checkFields reports wrong kinds; this is the decoder's last word
+			probs = append(probs, typeProblem(err))
+		}
+		return nil, &ValidationError{Problems: probs}
 	}
+	// Unknown fields and the document's other problems are reported together, so one
+	// round of fixes is enough.
 	if err := d.Validate(); err != nil {
-		return nil, err
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			probs = append(probs, ve.Problems...)
+		} else {
+			return nil, err
+		}
+	}
+	if len(probs) > 0 {
+		return nil, &ValidationError{Problems: probs}
 	}
 	return &d, nil
 }

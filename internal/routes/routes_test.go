@@ -193,3 +193,19 @@ func TestValidDocumentHasNoProblems(t *testing.T) {
 		t.Errorf("Repositories() = %v; want [web]", got)
 	}
 }
+
+// TestParseReportsTyposWithOtherProblems: one round of fixes is enough.
+func TestParseReportsTyposWithOtherProblems(t *testing.T) {
+	_, err := Parse([]byte(`{"version":1,"routes":[{"name":"r","repository":"web","tagPatern":".*","targets":[{"cluster":"c","service":"s","container":"a"}]}]}`))
+	ve, ok := err.(*ValidationError)
+	if !ok {
+		t.Fatalf("Parse = %v; want a *ValidationError", err)
+	}
+	var fields []string
+	for _, p := range ve.Problems {
+		fields = append(fields, p.Field)
+	}
+	if got := strings.Join(fields, ","); got != "routes[0].tagPatern,routes[0].tagPattern" {
+		t.Errorf("problems on %s; want the typo and the missing tagPattern together", got)
+	}
+}

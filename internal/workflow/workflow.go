@@ -36,7 +36,7 @@ type ExecutionInput struct {
 	DetailType string         `json:"detail-type,omitempty"`
 	Account    string         `json:"account,omitempty"`
 	Region     string         `json:"region,omitempty"`
-	Time       time.Time      `json:"time,omitempty"`
+	Time       time.Time      `json:"time,omitzero"`
 	Detail     *ECRPushDetail `json:"detail,omitempty"`
 
 	Request *Request `json:"request,omitempty"`
