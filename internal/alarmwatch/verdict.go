@@ -26,29 +26,39 @@ type PreflightVerdict struct {
 	Warn bool
 }
 
+// SourceRegressionRollback is the trigger source of the deployment greenlight starts to
+// undo a regression (workflow.Request.Source).
+const SourceRegressionRollback = "regression-rollback"
+
 // DecidePreflight decides what to do when the named route alarms are already in ALARM.
-// Anything but an explicit "warn" blocks: deploying unguarded is never the default.
-func DecidePreflight(whenAlreadyFiring string, firing []string) PreflightVerdict {
+// Anything but an explicit "warn" blocks: deploying unguarded is never the default. A
+// regression rollback is never blocked: the alarm that is firing is the reason for it, and
+// blocking it would leave the regressed revision serving.
+func DecidePreflight(whenAlreadyFiring string, firing []string, regressionRollback bool) PreflightVerdict {
 	if len(firing) == 0 {
 		return PreflightVerdict{}
 	}
-	if whenAlreadyFiring == routes.WhenFiringWarn {
+	if whenAlreadyFiring == routes.WhenFiringWarn || regressionRollback {
 		return PreflightVerdict{Warn: true}
 	}
 	return PreflightVerdict{Blocked: true}
 }
 
-// WarnText is the result warning for a deployment that went ahead (route says warn) while
-// the alarm was already firing.
-func WarnText(ev result.AlarmEvidence) string {
+// WarnText is the result warning for a deployment that went ahead while the alarm was
+// already firing: the route says warn, or the deployment is a regression rollback.
+func WarnText(ev result.AlarmEvidence, regressionRollback bool) string {
 	since := ""
 	if !ev.StateSince.IsZero() {
 		since = " since " + ev.StateSince.UTC().Format("2006-01-02 15:04 UTC")
 	}
-	return fmt.Sprintf("alarm %s was already in ALARM%s when this deployment started (route says whenAlreadyFiring: warn): "+
+	why := "route says whenAlreadyFiring: warn"
+	if regressionRollback {
+		why = "this is the rollback for that regression, so it is not blocked"
+	}
+	return fmt.Sprintf("alarm %s was already in ALARM%s when this deployment started (%s): "+
 		"ECS ignores its deployment alarms for this whole deployment and will not roll back on them; "+
 		"greenlight's own watch stays armed and asks ECS to roll back if %s fires again or another route alarm fires",
-		ev.Name, since, ev.Name)
+		ev.Name, since, why, ev.Name)
 }
 
 // ECS service deployment statuses (reference §3).

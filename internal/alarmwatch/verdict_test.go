@@ -16,21 +16,24 @@ func TestDecidePreflight(t *testing.T) {
 		name   string
 		when   string
 		firing []string
+		remedy bool
 		want   PreflightVerdict
 	}{
-		{"nothing firing, default", "", nil, PreflightVerdict{}},
-		{"nothing firing, warn", "warn", nil, PreflightVerdict{}},
-		{"firing, default blocks", "", []string{"web-5xx-rate"}, PreflightVerdict{Blocked: true}},
-		{"firing, block", "block", []string{"web-5xx-rate"}, PreflightVerdict{Blocked: true}},
-		{"firing, warn", "warn", []string{"web-5xx-rate"}, PreflightVerdict{Warn: true}},
-		{"several firing, warn", "warn", []string{"a", "b"}, PreflightVerdict{Warn: true}},
-		{"unknown mode blocks", "ignore", []string{"a"}, PreflightVerdict{Blocked: true}},
-		{"mode is case-sensitive, as routes validates it", "WARN", []string{"a"}, PreflightVerdict{Blocked: true}},
+		{"nothing firing, default", "", nil, false, PreflightVerdict{}},
+		{"nothing firing, warn", "warn", nil, false, PreflightVerdict{}},
+		{"firing, default blocks", "", []string{"web-5xx-rate"}, false, PreflightVerdict{Blocked: true}},
+		{"firing, block", "block", []string{"web-5xx-rate"}, false, PreflightVerdict{Blocked: true}},
+		{"firing, warn", "warn", []string{"web-5xx-rate"}, false, PreflightVerdict{Warn: true}},
+		{"several firing, warn", "warn", []string{"a", "b"}, false, PreflightVerdict{Warn: true}},
+		{"unknown mode blocks", "ignore", []string{"a"}, false, PreflightVerdict{Blocked: true}},
+		{"mode is case-sensitive, as routes validates it", "WARN", []string{"a"}, false, PreflightVerdict{Blocked: true}},
+		{"regression rollback is never blocked", "block", []string{"a"}, true, PreflightVerdict{Warn: true}},
+		{"regression rollback, nothing firing", "block", nil, true, PreflightVerdict{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := DecidePreflight(tt.when, tt.firing); got != tt.want {
-				t.Errorf("DecidePreflight(%q, %v) = %+v, want %+v", tt.when, tt.firing, got, tt.want)
+			if got := DecidePreflight(tt.when, tt.firing, tt.remedy); got != tt.want {
+				t.Errorf("DecidePreflight(%q, %v, rollback %v) = %+v, want %+v", tt.when, tt.firing, tt.remedy, got, tt.want)
 			}
 		})
 	}
@@ -38,11 +41,14 @@ func TestDecidePreflight(t *testing.T) {
 
 func TestWarnTextSaysWhy(t *testing.T) {
 	since := time.Date(2026, 11, 20, 10, 2, 0, 0, time.UTC)
-	w := WarnText(result.AlarmEvidence{Name: "web-5xx-rate", StateSince: since})
-	for _, want := range []string{"web-5xx-rate", "already in ALARM since 2026-11-20 10:02 UTC", "ECS ignores", "whole deployment", "greenlight's own watch stays armed"} {
+	w := WarnText(result.AlarmEvidence{Name: "web-5xx-rate", StateSince: since}, false)
+	for _, want := range []string{"web-5xx-rate", "already in ALARM since 2026-11-20 10:02 UTC", "whenAlreadyFiring: warn", "ECS ignores", "whole deployment", "greenlight's own watch stays armed"} {
 		if !strings.Contains(w, want) {
 			t.Errorf("WarnText = %q; want it to contain %q", w, want)
 		}
+	}
+	if w := WarnText(result.AlarmEvidence{Name: "web-5xx-rate"}, true); !strings.Contains(w, "rollback for that regression") || strings.Contains(w, "since") {
+		t.Errorf("WarnText for a regression rollback = %q", w)
 	}
 }
 

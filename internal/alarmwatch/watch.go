@@ -144,7 +144,8 @@ func (w *Watcher) Preflight(ctx context.Context, job workflow.Job) (workflow.Job
 			firing = append(firing, n)
 		}
 	}
-	v := DecidePreflight(cfg.WhenAlreadyFiring, firing)
+	remedy := job.Trigger.Source == SourceRegressionRollback
+	v := DecidePreflight(cfg.WhenAlreadyFiring, firing, remedy)
 	ps.Blocked = v.Blocked
 	ps.Firing = nil
 	for _, n := range firing {
@@ -157,14 +158,14 @@ func (w *Watcher) Preflight(ctx context.Context, job workflow.Job) (workflow.Job
 		ev := Evidence(a, "", pts)
 		ps.Firing = append(ps.Firing, ev)
 		if v.Warn {
-			ps.Warnings = appendUnique(ps.Warnings, WarnText(ev))
+			ps.Warnings = appendUnique(ps.Warnings, WarnText(ev, remedy))
 		}
 	}
 	switch {
 	case v.Blocked:
 		log.InfoContext(ctx, "preflight blocks the deployment: a route alarm is already in ALARM", "alarms", firing, "outcome", result.Blocked)
 	case v.Warn:
-		log.WarnContext(ctx, "deploying although a route alarm is in ALARM (route says warn)", "alarms", firing)
+		log.WarnContext(ctx, "deploying although a route alarm is in ALARM", "alarms", firing, "regression_rollback", remedy)
 	default:
 		log.InfoContext(ctx, "preflight: no route alarm in ALARM", "alarms", cfg.Names)
 	}
@@ -540,7 +541,7 @@ func (w *Watcher) regressed(ctx context.Context, log *slog.Logger, job *workflow
 
 	if rb.Request {
 		ws.RollbackRequest = &workflow.ExecutionInput{Request: &workflow.Request{
-			Source:      "regression-rollback",
+			Source:      SourceRegressionRollback,
 			RequestedBy: "greenlight",
 			Route:       job.Route.Name,
 			Cluster:     job.Target.Cluster,

@@ -138,6 +138,28 @@ func TestPreflightWarn(t *testing.T) {
 	}
 }
 
+// The deployment that undoes a regression runs while the regression's alarm still fires:
+// it must not be blocked by it.
+func TestPreflightRegressionRollbackIsNotBlocked(t *testing.T) {
+	r := newRig(t)
+	r.fire("web-5xx-rate", at(9, 58))
+	job := testJob()
+	job.Trigger = result.Trigger{Source: "regression-rollback", RequestedBy: "greenlight"}
+	job, err := r.w.Preflight(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := job.Preflight
+	if p.Blocked || len(p.Firing) != 1 || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "rollback for that regression") {
+		t.Fatalf("preflight = %+v", p)
+	}
+	// The alarm it was started for does not make greenlight roll the rollback back.
+	job.Deployment = deploying(job, "IN_PROGRESS", "BAKE_TIME").Deployment
+	if _, err := r.w.During(context.Background(), job); err != nil || len(r.ecs.stops) != 0 {
+		t.Errorf("the regression rollback was stopped by the alarm it remedies: %v, %v", err, r.ecs.stops)
+	}
+}
+
 func TestPreflightClear(t *testing.T) {
 	r := newRig(t)
 	job := testJob()
