@@ -603,3 +603,32 @@ func TestOutputsFeedTheAutomationStack(t *testing.T) {
 		t.Error("the automation stack has no output SmokeTestFunctionArn, which this stack's SmokeTestFunctionArn parameter takes")
 	}
 }
+
+// TestPushRoles: the CI roles may push to the demo repository and do nothing else (no ECS:
+// deploying is greenlight's job).
+func TestPushRoles(t *testing.T) {
+	tp := environment(t)
+	for _, role := range []string{"GitHubPushRole", "GitLabPushRole"} {
+		if got := tp.prop(t, role, "ManagedPolicyArns"); !reflect.DeepEqual(got, []any{ref("PushImagesPolicy")}) {
+			t.Errorf("%s policies = %v, want only PushImagesPolicy", role, got)
+		}
+		if _, inline := tp.resource(t, role)["Properties"].(map[string]any)["Policies"]; inline {
+			t.Errorf("%s has inline policies besides PushImagesPolicy", role)
+		}
+	}
+	for i, s := range list(t, tp.prop(t, "PushImagesPolicy", "PolicyDocument.Statement"), "PushImagesPolicy statements") {
+		stmt := mapping(t, s, "statement")
+		actions, ok := stmt["Action"].([]any)
+		if !ok {
+			actions = []any{stmt["Action"]}
+		}
+		for _, a := range actions {
+			if !strings.HasPrefix(a.(string), "ecr:") {
+				t.Errorf("PushImagesPolicy statement %d allows %v: CI only pushes images", i, a)
+			}
+			if a != "ecr:GetAuthorizationToken" && !reflect.DeepEqual(stmt["Resource"], getAtt("Repository", "Arn")) {
+				t.Errorf("PushImagesPolicy allows %v on %v, want the demo repository only", a, stmt["Resource"])
+			}
+		}
+	}
+}

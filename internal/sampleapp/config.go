@@ -53,9 +53,6 @@ type Faults struct {
 	CrashAfter time.Duration
 }
 
-// Any reports whether any fault is switched on.
-func (f Faults) Any() bool { return f != Faults{} }
-
 // LogValue lists only the faults that are on, so a healthy start logs "faults":{}.
 func (f Faults) LogValue() slog.Value {
 	var attrs []slog.Attr

@@ -20,7 +20,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 	if c.Build.Version != "dev" || c.Build.Revision != "" {
 		t.Errorf("Build = %+v, want version dev and no revision", c.Build)
 	}
-	if c.Faults.Any() {
+	if c.Faults != (Faults{}) {
 		t.Errorf("Faults = %+v, want none", c.Faults)
 	}
 	if c.LogLevel != slog.LevelInfo || c.ShutdownTimeout != 10*time.Second {
@@ -48,7 +48,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"HEALTH_FAIL 1", map[string]string{"HEALTH_FAIL": "1"}, func(c Config) bool { return c.Faults.HealthFail }},
 		{"HEALTH_FAIL off", map[string]string{"HEALTH_FAIL": "off"}, func(c Config) bool { return !c.Faults.HealthFail }},
 		{"HEALTH_FAIL empty (a baked-in build arg left unset)", map[string]string{"HEALTH_FAIL": ""},
-			func(c Config) bool { return !c.Faults.Any() }},
+			func(c Config) bool { return c.Faults == Faults{} }},
 		{"ERROR_RATE share", map[string]string{"ERROR_RATE": "0.25"}, func(c Config) bool { return c.Faults.ErrorRate == 0.25 }},
 		{"ERROR_RATE percentage", map[string]string{"ERROR_RATE": "50%"}, func(c Config) bool { return c.Faults.ErrorRate == 0.5 }},
 		{"ERROR_RATE all", map[string]string{"ERROR_RATE": "1"}, func(c Config) bool { return c.Faults.ErrorRate == 1 }},
