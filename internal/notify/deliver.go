@@ -207,16 +207,23 @@ func (p *Poster) Post(ctx context.Context, u WebhookURL, req Request) (Delivery,
 	o := p.opts
 	var d Delivery
 	deadline, hasDeadline := ctx.Deadline()
+	reserve, minAttempt := o.Reserve, o.MinAttempt
+	if hasDeadline {
+		// A short Lambda timeout still gets its attempt: the reserve and the least attempt
+		// take at most a quarter of the time there is.
+		total := deadline.Sub(o.Now())
+		reserve, minAttempt = min(reserve, total/4), min(minAttempt, total/4)
+	}
 	remaining := func() time.Duration {
 		if !hasDeadline {
 			return time.Duration(1<<62 - 1)
 		}
-		return deadline.Sub(o.Now()) - o.Reserve
+		return deadline.Sub(o.Now()) - reserve
 	}
 	var last error
 	for attempt := 1; ; attempt++ {
 		left := remaining()
-		if left < o.MinAttempt {
+		if left < minAttempt || left <= 0 {
 			if last == nil {
 				last = errors.New("no time left to try")
 			}
@@ -243,7 +250,7 @@ func (p *Poster) Post(ctx context.Context, u WebhookURL, req Request) (Delivery,
 		if errors.As(err, &se) && se.RetryAfter > 0 {
 			wait = se.RetryAfter
 		}
-		if wait > remaining()-o.MinAttempt {
+		if wait > remaining()-minAttempt {
 			return d, &GiveUpError{Attempts: attempt, Why: fmt.Sprintf("out of time: the next try would be in %s", wait.Round(time.Millisecond)), Last: err}
 		}
 		d.Waits = append(d.Waits, wait)

@@ -260,3 +260,16 @@ func equalDurations(a, b []time.Duration) bool {
 	}
 	return true
 }
+
+// TestPostShortDeadline: with a Lambda timeout shorter than the reserve (the 3 s default),
+// the delivery is still tried.
+func TestPostShortDeadline(t *testing.T) {
+	rc := newReceiver(t, status(200, "ok"))
+	p := NewPoster(PosterOptions{}) // Reserve 3 s, MinAttempt 1 s
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	d, err := p.Post(ctx, mustURL(t, rc.URL+secretPath), Request{Body: []byte(`{}`)})
+	if err != nil || d.Status != 200 {
+		t.Fatalf("Post() with a 2 s deadline = %+v, %v; want one successful attempt", d, err)
+	}
+}

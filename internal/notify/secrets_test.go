@@ -171,3 +171,20 @@ func TestWebhookURLRedacted(t *testing.T) {
 		t.Errorf("log = %s; want the host kept for debugging", buf.String())
 	}
 }
+
+func TestSignatureHeaders(t *testing.T) {
+	body := []byte(`{"id":"x"}`)
+	at := time.Unix(1795000000, 0)
+	h := SignatureHeaders([]byte("0123456789abcdef"), body, at, "x", "FAILED")
+	if h.Get(TimestampHeader) != "1795000000" || h.Get(SignatureHeader) != Sign([]byte("0123456789abcdef"), "1795000000", body) {
+		t.Errorf("SignatureHeaders = %v", h)
+	}
+	// The timestamp is signed: the same body at another time has another signature.
+	if Sign([]byte("0123456789abcdef"), "1795000001", body) == h.Get(SignatureHeader) {
+		t.Error("the signature does not cover the timestamp")
+	}
+	unsigned := SignatureHeaders(nil, body, at, "x", "FAILED")
+	if unsigned.Get(SignatureHeader) != "" || unsigned.Get(TimestampHeader) == "" {
+		t.Errorf("SignatureHeaders without a key = %v; want a timestamp and no signature", unsigned)
+	}
+}
