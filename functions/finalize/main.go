@@ -57,6 +57,7 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (f
 		TopicARN: topic,
 		BusName:  bus,
 		Log:      log,
+		Metrics:  os.Stdout,
 	}
 	return func(ctx context.Context, c workflow.Call) (workflow.Job, error) {
 		j, err := p.Handle(ctx, c)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -18,16 +19,15 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 
 	"github.com/greenlight-deploy/greenlight/internal/explain"
+	"github.com/greenlight-deploy/greenlight/internal/metrics"
 	"github.com/greenlight-deploy/greenlight/internal/result"
 	"github.com/greenlight-deploy/greenlight/internal/workflow"
 )
 
-// Finalize actions.
+// Finalize actions (the state machine's names, from package workflow).
 const (
-	// ActionFinal assembles and publishes the job's result.
-	ActionFinal = "final"
-	// ActionRegressed publishes job.Result as set by the post-deploy watch (REGRESSED).
-	ActionRegressed = "regressed"
+	ActionFinal     = workflow.ActionFinal
+	ActionRegressed = workflow.ActionRegressed
 )
 
 // The EventBridge event greenlight puts for every result.
@@ -76,6 +76,9 @@ type Publisher struct {
 	BusName  string
 	Now      func() time.Time
 	Log      *slog.Logger
+	// Metrics, when set, receives the result's embedded-metric-format lines after it is
+	// published (the finalize function passes stdout; CloudWatch Logs makes them metrics).
+	Metrics io.Writer
 }
 
 func (p *Publisher) now() time.Time {
@@ -372,6 +375,11 @@ func (p *Publisher) Publish(ctx context.Context, r result.Result) error {
 		return workflow.Transient(fmt.Errorf("put result event %s: %s %s", r.ID, aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)))
 	}
 	log.InfoContext(ctx, "result published", "stage", r.StageReached, "service_deployment_arn", r.ServiceDeploymentARN)
+	if p.Metrics != nil {
+		if err := metrics.Write(p.Metrics, r); err != nil {
+			log.WarnContext(ctx, "deployment metrics not written", "error", err)
+		}
+	}
 	return nil
 }
 

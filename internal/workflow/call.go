@@ -22,6 +22,8 @@ const (
 	ActionPreflight = "preflight"
 	ActionDuring    = "during"
 	ActionPost      = "post"
+	ActionFinal     = "final"     // finalize: assemble and publish the job's result
+	ActionRegressed = "regressed" // finalize: publish the REGRESSED result the watch set
 )
 
 // TimeScaleEnv compresses every route duration (deadlines, patience, watch windows, waits)
