@@ -480,6 +480,8 @@ func trigger(t result.Trigger) string {
 		s = "reconciliation"
 	case "regression-rollback":
 		s = "rollback after regression"
+	case "rollback":
+		s = "greenlight rollback"
 	default:
 		s = t.Source
 	}

@@ -241,3 +241,22 @@ func hasLink(m Message, u string) bool {
 	}
 	return false
 }
+
+func TestTrigger(t *testing.T) {
+	tests := []struct {
+		in   result.Trigger
+		want string
+	}{
+		{result.Trigger{}, ""},
+		{result.Trigger{Source: "ecr-push"}, "ECR push"},
+		{result.Trigger{Source: "cli", RequestedBy: "alice"}, "greenlight CLI by alice"},
+		{result.Trigger{Source: "rollback", RequestedBy: "bob"}, "greenlight rollback by bob"},
+		{result.Trigger{Source: "regression-rollback"}, "rollback after regression"},
+		{result.Trigger{Source: "something-new"}, "something-new"},
+	}
+	for _, tt := range tests {
+		if got := trigger(tt.in); got != tt.want {
+			t.Errorf("trigger(%+v) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
