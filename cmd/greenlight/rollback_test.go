@@ -105,7 +105,7 @@ func TestRollbackRedeploysLastGood(t *testing.T) {
 	name := "rollback-prod-web-" + good[7:19] + "-20261120T100000"
 	in := e.executionInput(strings.Replace(sm, ":stateMachine:", ":execution:", 1) + ":" + name)
 	req := in["request"].(map[string]any)
-	if req["source"] != "cli" || req["image"].(map[string]any)["digest"] != good ||
+	if req["source"] != "rollback" || req["image"].(map[string]any)["digest"] != good ||
 		req["note"] != "rollback from web:v1.2.3@"+cur[7:19]+" to web:v1.2.2@"+good[7:19]+" (last good deployment exec-a/prod/web)" {
 		t.Errorf("rollback execution input: %v", in)
 	}

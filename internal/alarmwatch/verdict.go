@@ -8,6 +8,7 @@ import (
 
 	"github.com/greenlight-deploy/greenlight/internal/result"
 	"github.com/greenlight-deploy/greenlight/internal/routes"
+	"github.com/greenlight-deploy/greenlight/internal/workflow"
 )
 
 // ErrNoRollbackTarget reports that a regression cannot be rolled back automatically: the
@@ -28,12 +29,12 @@ type PreflightVerdict struct {
 
 // SourceRegressionRollback is the trigger source of the deployment greenlight starts to
 // undo a regression (workflow.Request.Source).
-const SourceRegressionRollback = "regression-rollback"
+const SourceRegressionRollback = workflow.SourceRegressionRollback
 
 // DecidePreflight decides what to do when the named route alarms are already in ALARM.
 // Anything but an explicit "warn" blocks: deploying unguarded is never the default. A
-// regression rollback is never blocked: the alarm that is firing is the reason for it, and
-// blocking it would leave the regressed revision serving.
+// rollback (after a regression, or `greenlight rollback`) is never blocked: the alarm that is
+// firing is the reason for it, and blocking it would leave the bad revision serving.
 func DecidePreflight(whenAlreadyFiring string, firing []string, regressionRollback bool) PreflightVerdict {
 	if len(firing) == 0 {
 		return PreflightVerdict{}
@@ -53,7 +54,7 @@ func WarnText(ev result.AlarmEvidence, regressionRollback bool) string {
 	}
 	why := "route says whenAlreadyFiring: warn"
 	if regressionRollback {
-		why = "this is the rollback for that regression, so it is not blocked"
+		why = "this deployment is a rollback, which an alarm never blocks"
 	}
 	return fmt.Sprintf("alarm %s was already in ALARM%s when this deployment started (%s): "+
 		"ECS ignores its deployment alarms for this whole deployment and will not roll back on them; "+

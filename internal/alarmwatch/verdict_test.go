@@ -47,7 +47,7 @@ func TestWarnTextSaysWhy(t *testing.T) {
 			t.Errorf("WarnText = %q; want it to contain %q", w, want)
 		}
 	}
-	if w := WarnText(result.AlarmEvidence{Name: "web-5xx-rate"}, true); !strings.Contains(w, "rollback for that regression") || strings.Contains(w, "since") {
+	if w := WarnText(result.AlarmEvidence{Name: "web-5xx-rate"}, true); !strings.Contains(w, "is a rollback, which an alarm never blocks") || strings.Contains(w, "since") {
 		t.Errorf("WarnText for a regression rollback = %q", w)
 	}
 }

@@ -144,7 +144,7 @@ func (w *Watcher) Preflight(ctx context.Context, job workflow.Job) (workflow.Job
 			firing = append(firing, n)
 		}
 	}
-	remedy := job.Trigger.Source == SourceRegressionRollback
+	remedy := workflow.IsRollback(job.Trigger.Source)
 	v := DecidePreflight(cfg.WhenAlreadyFiring, firing, remedy)
 	ps.Blocked = v.Blocked
 	ps.Firing = nil

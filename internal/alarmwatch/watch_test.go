@@ -143,14 +143,21 @@ func TestPreflightWarn(t *testing.T) {
 func TestPreflightRegressionRollbackIsNotBlocked(t *testing.T) {
 	r := newRig(t)
 	r.fire("web-5xx-rate", at(9, 58))
+	// `greenlight rollback` is not blocked either: the alarm is why someone rolls back.
+	cli := testJob()
+	cli.Trigger = result.Trigger{Source: "rollback", RequestedBy: "arn:aws:iam::111122223333:user/ana"}
+	cli, err := r.w.Preflight(context.Background(), cli)
+	if err != nil || cli.Preflight.Blocked {
+		t.Fatalf("preflight of a CLI rollback = %+v, %v; want not blocked", cli.Preflight, err)
+	}
 	job := testJob()
 	job.Trigger = result.Trigger{Source: "regression-rollback", RequestedBy: "greenlight"}
-	job, err := r.w.Preflight(context.Background(), job)
+	job, err = r.w.Preflight(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := job.Preflight
-	if p.Blocked || len(p.Firing) != 1 || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "rollback for that regression") {
+	if p.Blocked || len(p.Firing) != 1 || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "is a rollback") {
 		t.Fatalf("preflight = %+v", p)
 	}
 	// The alarm it was started for does not make greenlight roll the rollback back.

@@ -180,7 +180,9 @@ func (o *deployOptions) register(fs *flag.FlagSet) {
 }
 
 // startDeployment starts the deploy state machine for one target with a CLI request.
-func (e *Env) startDeployment(ctx context.Context, t target, img result.Image, note, namePrefix string, dryRun bool) (*DeployView, error) {
+// startDeployment starts the state machine with a request from source (workflow.SourceCLI or
+// workflow.SourceRollback), which also prefixes the execution name.
+func (e *Env) startDeployment(ctx context.Context, t target, img result.Image, note, source string, dryRun bool) (*DeployView, error) {
 	c, err := e.Clients(ctx)
 	if err != nil {
 		return nil, err
@@ -196,7 +198,7 @@ func (e *Env) startDeployment(ctx context.Context, t target, img result.Image, n
 		return nil, err
 	}
 	req := workflow.Request{
-		Source: "cli", RequestedBy: e.requestedBy(ctx, c), Route: t.Route.Name,
+		Source: source, RequestedBy: e.requestedBy(ctx, c), Route: t.Route.Name,
 		Cluster: t.Cluster, Service: t.Service, Image: img, Note: note,
 	}
 	in := RequestInput{Request: req}
@@ -208,7 +210,7 @@ func (e *Env) startDeployment(ctx context.Context, t target, img result.Image, n
 	if err != nil {
 		return nil, err
 	}
-	name := executionName(namePrefix, t, img, e.Now())
+	name := executionName(source, t, img, e.Now())
 	out, err := c.SFN.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(sm), Name: aws.String(name), Input: aws.String(string(b))})
 	if err != nil {
 		var nf *sfntypes.StateMachineDoesNotExist
@@ -383,7 +385,7 @@ outcome is SUCCEEDED.`,
 			if err != nil {
 				return err
 			}
-			view, err := e.startDeployment(ctx, t, img, "", "cli", dryRun)
+			view, err := e.startDeployment(ctx, t, img, "", workflow.SourceCLI, dryRun)
 			if err != nil {
 				return err
 			}

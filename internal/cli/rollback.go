@@ -13,6 +13,7 @@ import (
 
 	"github.com/greenlight-deploy/greenlight/internal/ledger"
 	"github.com/greenlight-deploy/greenlight/internal/result"
+	"github.com/greenlight-deploy/greenlight/internal/workflow"
 )
 
 // RollbackView is the JSON of `rollback`.
@@ -273,7 +274,7 @@ func (e *Env) redeploy(ctx context.Context, c *Clients, lg *ledger.Table, t targ
 			return err
 		}
 	}
-	dv, err := e.startDeployment(ctx, t, resolved, note, "rollback", dryRun)
+	dv, err := e.startDeployment(ctx, t, resolved, note, workflow.SourceRollback, dryRun)
 	if err != nil {
 		return err
 	}

@@ -75,9 +75,9 @@ func ValidatePush(in workflow.ExecutionInput) error {
 // ValidateRequest checks a {"request": …} input.
 func ValidateRequest(r *workflow.Request) error {
 	switch r.Source {
-	case "cli", "reconcile", "regression-rollback":
+	case workflow.SourceCLI, workflow.SourceRollback, workflow.SourceReconcile, workflow.SourceRegressionRollback:
 	default:
-		return workflow.Inputf("request.source is %q: want cli, reconcile or regression-rollback", r.Source)
+		return workflow.Inputf("request.source is %q: want cli, rollback, reconcile or regression-rollback", r.Source)
 	}
 	if !repoRE.MatchString(r.Image.Repository) {
 		return workflow.Inputf("request.image.repository %q is not an ECR repository name", r.Image.Repository)

@@ -106,7 +106,7 @@ type Stage struct {
 
 // Trigger says what started the deployment.
 type Trigger struct {
-	// Source is "ecr-push", "cli", "reconcile" or "regression-rollback".
+	// Source is one of workflow.Source* ("ecr-push", "cli", "rollback", "reconcile", "regression-rollback").
 	Source      string    `json:"source"`
 	EventID     string    `json:"eventId,omitempty"`
 	PushedAt    time.Time `json:"pushedAt,omitempty"`

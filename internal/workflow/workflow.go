@@ -11,7 +11,7 @@ import (
 // (`greenlight deploy`, `greenlight rollback`), the reconciler, or a regression rollback.
 // It is the execution input {"request": {...}}; an ECR push event is the other input.
 type Request struct {
-	// Source is "cli", "reconcile" or "regression-rollback".
+	// Source is SourceCLI, SourceRollback, SourceReconcile or SourceRegressionRollback.
 	Source      string `json:"source"`
 	RequestedBy string `json:"requestedBy,omitempty"`
 	// Route names the route whose settings apply; Cluster and Service pick one of its
@@ -25,6 +25,21 @@ type Request struct {
 	Note string `json:"note,omitempty"`
 	// FollowUpOf links a regression rollback to the REGRESSED result that caused it.
 	FollowUpOf string `json:"followUpOf,omitempty"`
+}
+
+// Trigger sources (result.Trigger.Source). Requests carry every one but SourceECRPush.
+const (
+	SourceECRPush            = "ecr-push"            // an ECR push event
+	SourceCLI                = "cli"                 // greenlight deploy
+	SourceRollback           = "rollback"            // greenlight rollback (to the last good or a named revision)
+	SourceReconcile          = "reconcile"           // a push whose event never arrived, found by reconciliation
+	SourceRegressionRollback = "regression-rollback" // greenlight undoing a REGRESSED deployment
+)
+
+// IsRollback reports whether the source deploys an earlier revision on purpose: preflight
+// does not block it on the alarm that is (probably) the reason for it.
+func IsRollback(source string) bool {
+	return source == SourceRollback || source == SourceRegressionRollback
 }
 
 // ExecutionInput is what starts the state machine: an ECR push event from EventBridge
