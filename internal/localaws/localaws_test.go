@@ -83,6 +83,31 @@ func TestLambdaThroughMotoAndStepFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Patch 5: a state machine starts another one (greenlight's regression rollback).
+	child, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("child"), RoleArn: role.Role.Arn,
+		Definition: aws.String(`{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("parent"), RoleArn: role.Role.Arn,
+		Definition: aws.String(`{"StartAt":"Start","States":{"Start":{"Type":"Task","Resource":"arn:aws:states:::states:startExecution","Parameters":{"StateMachineArn":"` + *child.StateMachineArn + `","Input.$":"$.request"},"End":true}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := sc.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: parent.StateMachineArn, Input: aws.String(`{"request":{"digest":"sha256:1"}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, sc, px.ExecutionArn, "parent")
+	kids, err := sc.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: child.StateMachineArn})
+	if err != nil || len(kids.Executions) != 1 {
+		t.Fatalf("executions of the child after states:startExecution = %v, %v; want 1", kids, err)
+	}
+	kd := waitDone(t, sc, kids.Executions[0].ExecutionArn, "child")
+	if !strings.Contains(aws.ToString(kd.Input), `"sha256:1"`) {
+		t.Fatalf("child input = %s; want the parent's request", aws.ToString(kd.Input))
+	}
+
 	for _, tc := range []struct{ in, want string }{
 		{`{"x":1}`, `"echoed": true`},
 		{`{"fail":true}`, `asked to fail`},
@@ -106,4 +131,23 @@ func TestLambdaThroughMotoAndStepFunctions(t *testing.T) {
 			t.Fatalf("execution(%s) = %s %s; want SUCCEEDED containing %s", tc.in, d.Status, aws.ToString(d.Output), tc.want)
 		}
 	}
+}
+
+func waitDone(t *testing.T, sc *sfn.Client, arn *string, what string) *sfn.DescribeExecutionOutput {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		d, err := sc.DescribeExecution(context.Background(), &sfn.DescribeExecutionInput{ExecutionArn: arn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != sfntypes.ExecutionStatusRunning {
+			if d.Status != sfntypes.ExecutionStatusSucceeded {
+				t.Fatalf("%s execution = %s (%s %s)", what, d.Status, aws.ToString(d.Error), aws.ToString(d.Cause))
+			}
+			return d
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s execution still running", what)
+	return nil
 }

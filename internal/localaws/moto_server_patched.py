@@ -10,6 +10,9 @@ Patches (see shared reference local-toolchain.md §1.5-1.8):
    named in the JSON map read from the file $MOTO_LAMBDA_RIE_FILE (re-read on every invoke, so
    emulators can be added after start). Invokes are serialized per function: aws-lambda-rie
    crashes on concurrent requests.
+5. The Step Functions integration arn:aws:states:::states:startExecution passed StateMachineArn
+   and Input to boto3 in AWS casing (States.Runtime 'Input'); they are given boto's casing, and
+   the response keys AWS's (StartDate as a string).
 
 Nothing here changes what moto returns for any other call.
 """
@@ -134,6 +137,39 @@ def _invoke(self, function_name, qualifier, body, headers, response_headers):
 
 
 LambdaSimpleBackend.invoke = _invoke
+
+# 5. states:startExecution from a state machine.
+import datetime  # noqa: E402
+
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: E402
+    state_task_service_sfn as _sfnsvc,
+)
+
+_orig_norm_params = _sfnsvc.StateTaskServiceSfn._normalise_parameters
+
+
+def _norm_params(self, parameters, boto_service_name=None, service_action_name=None):
+    _orig_norm_params(self, parameters, boto_service_name, service_action_name)
+    if service_action_name is None and self._get_boto_service_action() in ("start_execution", "start_sync_execution"):
+        for k in list(parameters):
+            if k in ("StateMachineArn", "Input", "Name", "TraceHeader"):
+                parameters[k[0].lower() + k[1:]] = parameters.pop(k)
+
+
+_sfnsvc.StateTaskServiceSfn._normalise_parameters = _norm_params
+
+_orig_norm_resp = _sfnsvc.StateTaskServiceSfn._normalise_response
+
+
+def _norm_resp(self, response, boto_service_name=None, service_action_name=None):
+    _orig_norm_resp(self, response, boto_service_name, service_action_name)
+    if isinstance(response, dict):
+        for k in list(response):
+            v = response.pop(k)
+            response[k[0].upper() + k[1:]] = v.isoformat() if isinstance(v, datetime.datetime) else v
+
+
+_sfnsvc.StateTaskServiceSfn._normalise_response = _norm_resp
 
 if __name__ == "__main__":
     from moto.server import main
