@@ -620,7 +620,7 @@ func TestAlarmStateMachine(t *testing.T) {
 				t.Errorf("rollback result = %+v", rb)
 			}
 			// The alarm that caused it was still firing: the rollback went ahead, and says so.
-			if !strings.Contains(strings.Join(rb.Warnings, "\n"), "rollback for that regression") {
+			if !strings.Contains(strings.Join(rb.Warnings, "\n"), "is a rollback, which an alarm never blocks") {
 				t.Errorf("rollback warnings = %q", rb.Warnings)
 			}
 		})
