@@ -91,9 +91,9 @@ func blocked(j workflow.Job) *result.Reason {
 	}
 	return &result.Reason{
 		Kind: result.KindAlarmAlreadyFiring,
-		Summary: fmt.Sprintf("not deployed: alarm %s was already in ALARM, and ECS ignores deployment alarms that fire before the deployment starts",
+		Summary: fmt.Sprintf("not deployed: alarm %s was already in ALARM; a deployment started now would run unguarded, because ECS ignores all its deployment alarms for a deployment that starts while one fires",
 			strings.Join(names, ", ")),
-		Details:  details,
+		Details:  append(details, "deploy anyway once you accept that: set the route's alarms.whenAlreadyFiring to warn, or roll back with `greenlight rollback`, which an alarm never blocks"),
 		Evidence: &result.Evidence{Alarms: p.Firing},
 	}
 }
@@ -186,6 +186,9 @@ func fromECS(j workflow.Job, ev Evidence) *result.Reason {
 		extra := []string{}
 		for _, a := range fired[1:] {
 			extra = append(extra, a.Summary())
+		}
+		if j.Watch.RollbackRequested {
+			extra = append(extra, "greenlight asked ECS to roll back (StopServiceDeployment ROLLBACK): ECS was not going to act on this alarm itself")
 		}
 		return mk(result.KindAlarm, fmt.Sprintf("%s: alarm %s", rolled, fired[0].Summary()), extra...)
 	}

@@ -63,3 +63,20 @@ func TestOutcomeAndReason(t *testing.T) {
 }
 
 func ptr(i int32) *int32 { return &i }
+
+// TestGreenlightRequestedRollbackIsSaid: when greenlight, not ECS, asked for the rollback,
+// the reason says so (ECS was not going to act on that alarm).
+func TestGreenlightRequestedRollbackIsSaid(t *testing.T) {
+	j := workflow.Job{
+		Deployment: &workflow.DeploymentState{Status: "ROLLBACK_SUCCESSFUL", Done: true, Stage: "BAKE_TIME"},
+		Watch:      &workflow.WatchState{RollbackRequested: true, Fired: []result.AlarmEvidence{{Name: "web-5xx-rate", State: "ALARM"}}},
+	}
+	r := explain.Reason(j, explain.Evidence{})
+	if r.Kind != result.KindAlarm || !strings.Contains(strings.Join(r.Details, "\n"), "greenlight asked ECS to roll back") {
+		t.Fatalf("Reason = %+v; want ALARM with greenlight's rollback request in the details", r)
+	}
+	j.Watch.RollbackRequested = false
+	if r := explain.Reason(j, explain.Evidence{}); strings.Contains(strings.Join(r.Details, "\n"), "greenlight asked") {
+		t.Fatalf("Reason claims greenlight asked for a rollback it did not: %+v", r)
+	}
+}
