@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/greenlight-deploy/greenlight/internal/result"
+	"github.com/greenlight-deploy/greenlight/internal/routes"
 )
 
 // Environment variables the notifier reads (template.yaml sets them).
@@ -22,7 +23,7 @@ const (
 )
 
 // AmazonQChannel is the ledger claim name of the Amazon Q Developer message.
-const AmazonQChannel = "amazon-q"
+const AmazonQChannel = routes.ReservedChannel
 
 // Config is the notifier's configuration.
 type Config struct {

@@ -358,6 +358,9 @@ func (d *Document) Validate() error {
 		}
 	}
 	for _, name := range channelNames(d.Channels) {
+		if name == ReservedChannel {
+			v.add("channels."+name, fmt.Sprintf("%q is reserved for the Amazon Q Developer message greenlight sends to its chat topic: rename this channel", name))
+		}
 		v.channel("channels."+name, d.Channels[name])
 	}
 	if len(v.probs) > 0 {

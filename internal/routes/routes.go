@@ -124,6 +124,9 @@ type Channel struct {
 	Outcomes []string `json:"outcomes,omitempty"`
 }
 
+// ReservedChannel is the name greenlight's Amazon Q Developer message is recorded under.
+const ReservedChannel = "amazon-q"
+
 // Channel types.
 var ChannelTypes = []string{"slack", "teams", "googlechat", "discord", "webhook"}
 

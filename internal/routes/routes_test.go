@@ -151,6 +151,7 @@ func TestParseProblems(t *testing.T) {
 		{"rollback needs watch", fmtBase(base, `,"alarms":{"names":["a"],"rollbackOnRegression":true}`, ``), "routes[0].alarms.rollbackOnRegression", "postDeployWatchMinutes"},
 		{"undefined channel", fmtBase(base, `,"notify":["slack"]`, ``), "routes[0].notify[0]", "not defined"},
 		{"url not secret", fmtBase(base, ``, `,"channels":{"s":{"type":"slack","webhookSecretArn":"https://hooks.slack.com/services/T/B/X"}}`), "channels.s.webhookSecretArn", "Secrets Manager"},
+		{"reserved channel", fmtBase(base, ``, `,"channels":{"amazon-q":{"type":"slack","webhookSecretArn":"arn:aws:secretsmanager:us-east-1:111122223333:secret:x"}}`), "channels.amazon-q", "reserved"},
 		{"channel type", fmtBase(base, ``, `,"channels":{"s":{"type":"irc","webhookSecretArn":"arn:aws:secretsmanager:us-east-1:111122223333:secret:x"}}`), "channels.s.type", "slack"},
 		{"outcome", fmtBase(base, ``, `,"channels":{"s":{"type":"slack","webhookSecretArn":"arn:aws:secretsmanager:us-east-1:111122223333:secret:x","outcomes":["ROLLBACK"]}}`), "channels.s.outcomes[0]", "ROLLED_BACK"},
 	}
