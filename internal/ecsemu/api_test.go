@@ -81,6 +81,17 @@ func TestSDKRoundTrip(t *testing.T) {
 		out, _ := c.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{name}})
 		return out.Services[0].RunningCount == 3
 	})
+	// RUNNING means the process started; wait until the load balancer sees it healthy too.
+	waitFor(t, "3 healthy tasks", func() bool {
+		tasks, _ := h.em.Tasks("prod", name)
+		n := 0
+		for _, ti := range tasks {
+			if ti.Healthy {
+				n++
+			}
+		}
+		return n == 3
+	})
 
 	// ListTasks and DescribeTasks: awsvpc-looking tasks on their own loopback addresses.
 	lt, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("prod"), ServiceName: aws.String(name)})

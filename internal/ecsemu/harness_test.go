@@ -161,13 +161,17 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	// Retries as the Lambdas have them (awsenv.MaxAttempts): aws-sdk-go-v2 now and then
+	// fails to read a 200 response with "use of closed network connection" (its issues
+	// #1825, #2737) and retries that.
 	cfg := aws.Config{
 		Region:           "us-east-1",
 		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
-		RetryMaxAttempts: 1,
+		RetryMaxAttempts: 3,
 	}
 	if o.aws != nil {
 		cfg = o.aws.Copy()
+		cfg.RetryMaxAttempts = 3
 	}
 	h.ecs = ecs.NewFromConfig(cfg, func(opt *ecs.Options) { opt.BaseEndpoint = aws.String(em.URL()) })
 	return h

@@ -247,9 +247,10 @@ func (e *Emulator) enterStage(d *deployment, stage string, rollback bool) {
 	if !rollback {
 		d.reached[stage] = true
 	}
+	status := d.status
 	e.mu.Unlock()
 	e.log.Info("ecs emulator: stage", "cluster", d.svc.cluster, "service", d.svc.name, "service_deployment_arn", d.arn, "stage", stage, "rollback", rollback)
-	e.emit(Event{Kind: EventStage, Cluster: d.svc.cluster, Service: d.svc.name, ServiceDeploymentARN: d.arn, Stage: stage, Status: d.status})
+	e.emit(Event{Kind: EventStage, Cluster: d.svc.cluster, Service: d.svc.name, ServiceDeploymentARN: d.arn, Stage: stage, Status: status})
 }
 
 func (e *Emulator) closeStageLocked(d *deployment, now time.Time) {

@@ -172,7 +172,7 @@ func TestWithMoto(t *testing.T) {
 	out, err := h.ecs.CreateService(ctx, &ecs.CreateServiceInput{
 		Cluster: aws.String("prod"), ServiceName: aws.String("web"), TaskDefinition: aws.String(td1), DesiredCount: aws.Int32(2),
 		LaunchType: ecstypes.LaunchTypeFargate, DeploymentController: &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeEcs},
-		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyBlueGreen, BakeTimeInMinutes: aws.Int32(10),
+		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyBlueGreen, BakeTimeInMinutes: aws.Int32(3),
 			Alarms: &ecstypes.DeploymentAlarms{AlarmNames: []string{"web-5xx-rate"}, Enable: true, Rollback: true}},
 		LoadBalancers: []ecstypes.LoadBalancer{{TargetGroupArn: aws.String(env.tgA), ContainerName: aws.String("app"), ContainerPort: aws.Int32(8080),
 			AdvancedConfiguration: &ecstypes.AdvancedConfiguration{AlternateTargetGroupArn: aws.String(env.tgB), ProductionListenerRule: aws.String(env.prodRule),

@@ -442,6 +442,11 @@ func (e *Emulator) stopTaskLocked(t *task, reason, code string) {
 		}
 		e.mu.Unlock()
 		pid := t.cmd.Process.Pid
+		select {
+		case <-t.exited:
+			return // already gone (and its PID possibly reused): signal nothing
+		default:
+		}
 		_ = syscall.Kill(-pid, syscall.SIGTERM)
 		select {
 		case <-t.exited:
@@ -458,6 +463,11 @@ func killTask(t *task) error {
 		return nil
 	}
 	pid := t.cmd.Process.Pid
+	select {
+	case <-t.exited:
+		return nil
+	default:
+	}
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	_ = t.cmd.Process.Kill()
 	select {
