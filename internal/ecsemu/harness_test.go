@@ -93,7 +93,7 @@ type hookScript func(ev hookEvent, rollback bool, call int) string
 
 // harness is one emulator (standalone unless moto is given) with an ECS client on it.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	em     *Emulator
 	ecs    *ecs.Client
 	ctx    context.Context
@@ -119,7 +119,7 @@ func fastTGs() map[string]TargetGroupConfig {
 	return map[string]TargetGroupConfig{tgA: c, tgB: c}
 }
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
