@@ -302,9 +302,25 @@ func (e *Emulator) hCreateService(ctx context.Context, hdr http.Header, body []b
 	e.mu.Lock()
 	exists := e.services[svcKey(cluster, in.ServiceName)] != nil
 	clusterKnown := e.clusters[cluster]
+	var shared string
+	for _, other := range e.services {
+		for _, arn := range []string{lb.TargetGroupArn, lb.AdvancedConfiguration.AlternateTargetGroupArn} {
+			if arn == other.tgs[0] || arn == other.tgs[1] {
+				shared = fmt.Sprintf("target group %s is already used by service %s/%s", arn, other.cluster, other.name)
+			}
+		}
+		for _, rule := range []string{lb.AdvancedConfiguration.ProductionListenerRule, lb.AdvancedConfiguration.TestListenerRule} {
+			if rule != "" && (rule == other.prodRule || rule == other.testRule) {
+				shared = fmt.Sprintf("listener rule %s is already used by service %s/%s", rule, other.cluster, other.name)
+			}
+		}
+	}
 	e.mu.Unlock()
 	if exists {
 		return nil, &apiError{typ: "InvalidParameterException", msg: "Creation of service was not idempotent."}
+	}
+	if shared != "" {
+		return nil, &apiError{typ: "InvalidParameterException", msg: "the ECS emulator gives each blue/green service its own target groups and listener rules: " + shared}
 	}
 	if e.opts.Upstream == "" && !clusterKnown {
 		return nil, &apiError{typ: "ClusterNotFoundException", msg: "Cluster not found."}
