@@ -25,6 +25,10 @@ type Request struct {
 	Note string `json:"note,omitempty"`
 	// FollowUpOf links a regression rollback to the REGRESSED result that caused it.
 	FollowUpOf string `json:"followUpOf,omitempty"`
+	// PushedAt is when the image was pushed, when the requester knows it (the reconciler
+	// reads it from ECR). It becomes Trigger.PushedAt, which orders the service's
+	// newest-push-wins queue; zero means the execution's start time.
+	PushedAt time.Time `json:"pushedAt,omitzero"`
 }
 
 // Trigger sources (result.Trigger.Source). Requests carry every one but SourceECRPush.
