@@ -186,7 +186,7 @@ func (r *Resolver) Resolve(ctx context.Context, in ResolveInput) (workflow.Plan,
 		return workflow.Plan{}, err
 	}
 	if ex.Request != nil {
-		return r.planRequest(doc, ex.Request, in.ExecutionARN, started)
+		return r.planRequest(ctx, doc, ex.Request, in.ExecutionARN, started)
 	}
 	if err := ValidatePush(ex); err != nil {
 		return workflow.Plan{}, err
@@ -266,22 +266,46 @@ func (r *Resolver) planPush(ctx context.Context, doc *routes.Document, ex workfl
 	var jobs []workflow.Job
 	for _, m := range matches {
 		j := baseJob(execARN, started, img, registry, ex.Account, ex.Region, trig)
-		j.ID = name + "/" + m.Target.Key()
+		j.ID = JobID(name, m.Target)
 		j.Target, j.Route = m.Target, m.Route
-		ok, prev, err := r.Ledger.ClaimDigest(ctx, m.Target.Key(), ledger.Marker{
-			Digest: d.ImageDigest, Tag: d.ImageTag, JobID: j.ID, Execution: execARN, SeenAt: r.now().UTC(),
-		})
-		if err != nil {
-			return workflow.Plan{}, workflow.Transient(err)
-		}
-		if !ok {
-			j.Skip = DuplicateReason(img, m.Target, prev)
-			r.log().InfoContext(ctx, "duplicate digest", "cluster", m.Target.Cluster, "service", m.Target.Service,
-				"job_id", j.ID, "digest", d.ImageDigest, "first_job", prev.JobID)
+		if err := r.claim(ctx, &j); err != nil {
+			return workflow.Plan{}, err
 		}
 		jobs = append(jobs, j)
 	}
 	return workflow.Plan{Jobs: jobs}, nil
+}
+
+// JobID is the ID of the job for target in the named execution (also the result ID):
+// <execution name>/<cluster>/<service>.
+func JobID(executionName string, t routes.Target) string {
+	return executionName + "/" + t.Key()
+}
+
+// ClaimsDigest reports whether deployments from source take the digest marker
+// (DIGEST#<digest> under the service): ECR pushes and reconciliation, which both deploy "the
+// push", so whichever comes first deploys and the other is a DUPLICATE. Deployments a person
+// or greenlight asks for on purpose (cli, rollback, regression-rollback) redeploy a digest
+// that was seen before, so they neither check nor take the marker.
+func ClaimsDigest(source string) bool {
+	return source == SourceECRPush || source == workflow.SourceReconcile
+}
+
+// claim takes the job's digest marker for its service, or marks the job a DUPLICATE skip
+// when another job has it. A retry of the same job claims again.
+func (r *Resolver) claim(ctx context.Context, j *workflow.Job) error {
+	ok, prev, err := r.Ledger.ClaimDigest(ctx, j.Target.Key(), ledger.Marker{
+		Digest: j.Image.Digest, Tag: j.Image.Tag, JobID: j.ID, Execution: j.ExecutionARN, SeenAt: r.now().UTC(),
+	})
+	if err != nil {
+		return workflow.Transient(err)
+	}
+	if !ok {
+		j.Skip = DuplicateReason(j.Image, j.Target, prev)
+		r.log().InfoContext(ctx, "duplicate digest", "cluster", j.Target.Cluster, "service", j.Target.Service,
+			"job_id", j.ID, "digest", j.Image.Digest, "source", j.Trigger.Source, "first_job", prev.JobID)
+	}
+	return nil
 }
 
 // DuplicateReason explains a digest already taken up for a service.
@@ -298,7 +322,7 @@ func DuplicateReason(img result.Image, t routes.Target, prev ledger.Marker) *res
 	}
 }
 
-func (r *Resolver) planRequest(doc *routes.Document, req *workflow.Request, execARN string, started time.Time) (workflow.Plan, error) {
+func (r *Resolver) planRequest(ctx context.Context, doc *routes.Document, req *workflow.Request, execARN string, started time.Time) (workflow.Plan, error) {
 	if err := ValidateRequest(req); err != nil {
 		return workflow.Plan{}, err
 	}
@@ -337,13 +361,22 @@ func (r *Resolver) planRequest(doc *routes.Document, req *workflow.Request, exec
 	registry := account + ".dkr.ecr." + region + ".amazonaws.com"
 	img := req.Image
 	img.URI = ImageURI(registry, img.Repository, img.Digest)
-	trig := result.Trigger{Source: req.Source, RequestedBy: req.RequestedBy, PushedAt: started.UTC()}
+	pushed := started
+	if !req.PushedAt.IsZero() {
+		pushed = req.PushedAt // the reconciler knows when the image really was pushed
+	}
+	trig := result.Trigger{Source: req.Source, RequestedBy: req.RequestedBy, PushedAt: pushed.UTC()}
 	name := ExecutionName(execARN)
 	var jobs []workflow.Job
 	for _, mt := range matches {
 		j := baseJob(execARN, started, img, registry, account, region, trig)
-		j.ID = name + "/" + mt.Target.Key()
+		j.ID = JobID(name, mt.Target)
 		j.Target, j.Route, j.Note = mt.Target, mt.Route, req.Note
+		if ClaimsDigest(req.Source) {
+			if err := r.claim(ctx, &j); err != nil {
+				return workflow.Plan{}, err
+			}
+		}
 		jobs = append(jobs, j)
 	}
 	return workflow.Plan{Jobs: jobs}, nil
