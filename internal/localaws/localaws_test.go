@@ -2,17 +2,24 @@ package localaws_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 
 	"github.com/greenlight-deploy/greenlight/internal/localaws"
 )
@@ -150,4 +157,80 @@ func waitDone(t *testing.T, sc *sfn.Client, arn *string, what string) *sfn.Descr
 	}
 	t.Fatalf("%s execution still running", what)
 	return nil
+}
+
+// TestSNSLambdaSubscription checks patch 6: a "lambda" subscription delivers the real SNS
+// event (message ID, topic, subscription, subject, attributes) to the function's emulator,
+// asynchronously, as SNS does.
+func TestSNSLambdaSubscription(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts moto_server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, err := localaws.StartMoto(ctx, localaws.MotoOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	got := make(chan []byte, 2)
+	rie := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.URL.Path != "/2015-03-31/functions/function/invocations" {
+			t.Errorf("delivery to %s; want the RIE invoke path", r.URL.Path)
+		}
+		got <- b
+		_, _ = w.Write([]byte("null"))
+	}))
+	defer rie.Close()
+	if err := m.RouteLambda("notify", rie.URL); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := localaws.Config(ctx, m.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("fn"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, err := lambda.NewFromConfig(cfg).CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("notify"), Role: role.Role.Arn, Runtime: "provided.al2023", Handler: aws.String("bootstrap"),
+		Code: &lambdatypes.FunctionCode{ZipFile: []byte("PK")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := sns.NewFromConfig(cfg)
+	topic, err := sc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("results")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := sc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("lambda"), Endpoint: fn.FunctionArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := sc.Publish(ctx, &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(`{"id":"r1"}`), Subject: aws.String("greenlight: result"),
+		MessageAttributes: map[string]snstypes.MessageAttributeValue{"outcome": {DataType: aws.String("String"), StringValue: aws.String("SUCCEEDED")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	select {
+	case b = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the lambda subscription delivered nothing\nmoto log:\n%s", m.LogTail(20))
+	}
+	var ev events.SNSEvent
+	if err := json.Unmarshal(b, &ev); err != nil || len(ev.Records) != 1 {
+		t.Fatalf("delivery = %s (%v); want a Lambda SNS event with one record", b, err)
+	}
+	rec := ev.Records[0]
+	if rec.SNS.MessageID != aws.ToString(pub.MessageId) || rec.SNS.TopicArn != aws.ToString(topic.TopicArn) || rec.EventSubscriptionArn != aws.ToString(sub.SubscriptionArn) ||
+		rec.SNS.Message != `{"id":"r1"}` || rec.SNS.Subject != "greenlight: result" || rec.SNS.Timestamp.IsZero() {
+		t.Errorf("SNS event record = %+v; want the published message's ID, topic, subscription, message, subject and a timestamp", rec)
+	}
+	if a, _ := rec.SNS.MessageAttributes["outcome"].(map[string]any); a["Value"] != "SUCCEEDED" || a["Type"] != "String" {
+		t.Errorf("message attributes = %v; want outcome String SUCCEEDED", rec.SNS.MessageAttributes)
+	}
 }

@@ -13,6 +13,11 @@ Patches (see shared reference local-toolchain.md §1.5-1.8):
 5. The Step Functions integration arn:aws:states:::states:startExecution passed StateMachineArn
    and Input to boto3 in AWS casing (States.Runtime 'Input'); they are given boto's casing, and
    the response keys AWS's (StartDate as a string).
+6. SNS subscriptions with protocol "lambda" called the function object directly (Docker, or
+   nothing without it) with a canned event (MessageId, Timestamp, TopicArn and
+   MessageAttributes all fixed). For the functions in the RIE map, the message is delivered as
+   AWS does: asynchronously, as the Lambda SNS event with the real message ID, topic,
+   subscription ARN, subject, timestamp and message attributes.
 
 Nothing here changes what moto returns for any other call.
 """
@@ -170,6 +175,54 @@ def _norm_resp(self, response, boto_service_name=None, service_action_name=None)
 
 
 _sfnsvc.StateTaskServiceSfn._normalise_response = _norm_resp
+
+# 6. SNS "lambda" subscriptions -> aws-lambda-rie, asynchronously, with the real SNS event.
+import datetime as _dt  # noqa: E402
+
+from moto.sns import models as _sns_models  # noqa: E402
+
+_orig_sub_publish = _sns_models.Subscription.publish
+
+
+def _sns_event(sub, message, message_id, subject, message_attributes):
+    attrs = {}
+    for k, v in (message_attributes or {}).items():
+        attrs[k] = {"Type": v.get("Type", "String"), "Value": v.get("Value")}
+    t = _dt.datetime.now(_dt.timezone.utc)
+    now = t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+    return {"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": sub.arn,
+        "Sns": {"Type": "Notification", "MessageId": message_id, "TopicArn": sub.topic.arn,
+                "Subject": subject, "Message": message, "Timestamp": now,
+                "SignatureVersion": "1", "Signature": "", "SigningCertUrl": "", "UnsubscribeUrl": "",
+                "MessageAttributes": attrs}}]}
+
+
+def _deliver_sns(name, target, payload):
+    req = urllib.request.Request(target + "/2015-03-31/functions/function/invocations",
+                                 data=json.dumps(payload).encode(), method="POST")
+    with _lock_for(name):
+        try:
+            with urllib.request.urlopen(req, timeout=900) as resp:
+                resp.read()
+        except (urllib.error.URLError, ConnectionError) as e:
+            sys.stderr.write("greenlight: SNS delivery to %s failed: %s\n" % (name, e))
+
+
+def _sub_publish(self, message, message_id, subject=None, message_attributes=None, *a, **kw):
+    if self.protocol == "lambda":
+        name = self.endpoint.split(":function:")[-1].split(":")[0]
+        target = _rie_map().get(name)
+        if target:
+            if self._filter_policy_matcher is not None and not self._filter_policy_matcher.matches(message_attributes, message):
+                return None
+            payload = _sns_event(self, message, message_id, subject, message_attributes)
+            threading.Thread(target=_deliver_sns, args=(name, target, payload), daemon=True).start()
+            return None
+    return _orig_sub_publish(self, message, message_id, subject, message_attributes, *a, **kw)
+
+
+_sns_models.Subscription.publish = _sub_publish
 
 if __name__ == "__main__":
     from moto.server import main
