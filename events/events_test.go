@@ -62,6 +62,11 @@ var decoders = map[string]func([]byte) error{
 		var ev smoketest.HookEvent
 		return strict(b, &ev)
 	},
+	// The reconciler's schedule (or {} when invoked by hand); the run reads nothing from it.
+	"reconcile": func(b []byte) error {
+		var ev lambdaevents.EventBridgeEvent
+		return strict(b, &ev)
+	},
 	"notify": func(b []byte) error {
 		var ev lambdaevents.SNSEvent
 		if err := strict(b, &ev); err != nil {
