@@ -134,6 +134,7 @@ var wantFunctions = map[string]string{
 	"ResolveFunction": "functions/resolve", "LockFunction": "functions/lock", "StartFunction": "functions/start",
 	"CheckFunction": "functions/check", "WatchFunction": "functions/watch", "FinalizeFunction": "functions/finalize",
 	"SmokeTestFunction": "functions/smoketest", "NotifyFunction": "functions/notify",
+	"ReconcileFunction": "functions/reconcile",
 }
 
 func TestFunctions(t *testing.T) {
@@ -291,6 +292,11 @@ var declaredNotCalledBy = map[string]map[string]string{
 	},
 	// The notifier only uses the chat delivery claims (Put/Delete/Get/Query).
 	"NotifyFunction": {"dynamodb:UpdateItem": "ledger client interface; chat claims never update in place"},
+	// The reconciler reads history (Query) and claims digest markers (PutItem, GetItem).
+	"ReconcileFunction": {
+		"dynamodb:UpdateItem": "ledger client interface; the reconciler only calls History and ClaimDigest",
+		"dynamodb:DeleteItem": "idem",
+	},
 }
 
 // mustFind: calls the derivation has to find in greenlight's own functions (guards the
@@ -301,11 +307,13 @@ var mustFind = map[string][]string{
 	"StartFunction":    {"ecs:RegisterTaskDefinition", "ecs:UpdateService", "ecs:DescribeServiceRevisions", "ecs:ListServiceDeployments"},
 	"CheckFunction":    {"ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"},
 	"FinalizeFunction": {"sns:Publish", "events:PutEvents", "ecs:ListTasks", "ecs:DescribeTasks"},
+	"ReconcileFunction": {"ecr:DescribeImages", "states:StartExecution", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "dynamodb:Query", "ssm:GetParameter"},
 }
 
 var mustNotFind = map[string][]string{
 	"ResolveFunction":  {"ecs:UpdateService", "states:DescribeExecution"},
 	"FinalizeFunction": {"ecs:UpdateService", "ssm:GetParameter"},
+	"ReconcileFunction": {"ecs:UpdateService", "ecs:RegisterTaskDefinition", "states:DescribeExecution"},
 }
 
 // TestIAMCoversCalls derives the AWS calls of each function from its code and checks its role.
@@ -408,4 +416,97 @@ func TestPlaceholdersAndRender(t *testing.T) {
 	if out, _ := samtemplate.RenderSubstitutions(def, map[string]string{"X": "1", "Y": "2"}); out != `{"a":"1","b":"2","c":"1"}` {
 		t.Errorf("rendered %s", out)
 	}
+}
+
+// TestReconcileSchedule: the reconciler runs every ReconcileIntervalMinutes (a rate that reads
+// right for 1), is off for 0 or empty, starts only the stack's own state machine, and may
+// list exactly the repositories the push rule listens to.
+func TestReconcileSchedule(t *testing.T) {
+	tp := tpl(t)
+	for _, id := range []string{"ReconcileSchedule", "ReconcileSchedulePermission"} {
+		if tp.Resources[id].Condition != "ReconcileOn" {
+			t.Errorf("%s has condition %q; want ReconcileOn", id, tp.Resources[id].Condition)
+		}
+	}
+	for _, tc := range []struct {
+		interval string
+		on       bool
+		rate     string
+	}{{"15", true, "rate(15 minutes)"}, {"1", true, "rate(1 minute)"}, {"0", false, ""}, {"", false, ""}} {
+		v := vals(map[string]any{"ReconcileIntervalMinutes": tc.interval})
+		on, err := tp.Condition("ReconcileOn", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if on != tc.on {
+			t.Errorf("ReconcileIntervalMinutes=%q: schedule on = %v; want %v", tc.interval, on, tc.on)
+		}
+		if !on {
+			continue
+		}
+		p, err := tp.ResolvedProperties("ReconcileSchedule", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets, _ := p["Targets"].([]any)
+		if p["ScheduleExpression"] != tc.rate || p["State"] != "ENABLED" || len(targets) != 1 ||
+			targets[0].(map[string]any)["Arn"] != "arn:aws:test:::ReconcileFunction/Arn" {
+			t.Errorf("ReconcileIntervalMinutes=%q: schedule %v; want %s targeting the reconcile function", tc.interval, p, tc.rate)
+		}
+	}
+	perm, _ := tp.ResolvedProperties("ReconcileSchedulePermission", vals(nil))
+	if perm["Principal"] != "events.amazonaws.com" || perm["SourceArn"] != "arn:aws:test:::ReconcileSchedule/Arn" {
+		t.Errorf("invoke permission %v; want events.amazonaws.com from the schedule rule only", perm)
+	}
+	env, err := tp.FunctionEnvironment("ReconcileFunction", vals(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	smARN := "arn:aws:states:eu-west-1:" + account + ":stateMachine:greenlight-deploy"
+	if env["STATE_MACHINE_ARN"] != smARN || env["RECONCILE_GRACE_MINUTES"] == "" {
+		t.Errorf("reconcile environment %v; want STATE_MACHINE_ARN %s and the grace period", env, smARN)
+	}
+	if eic, _ := tp.ResolvedProperties("ReconcileFunctionEventInvokeConfig", vals(nil)); eic["MaximumRetryAttempts"] != 0.0 {
+		t.Errorf("reconcile async config %v; want no retries (the next run is the retry)", eic)
+	}
+
+	role := tp.FunctionRole("ReconcileFunction")
+	resources := func(params map[string]any, sid string) []any {
+		t.Helper()
+		p, err := tp.ResolvedProperties(role, vals(params))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pol := range p["Policies"].([]any) {
+			doc := pol.(map[string]any)["PolicyDocument"].(map[string]any)
+			for _, st := range asList(doc["Statement"]) {
+				if m := st.(map[string]any); m["Sid"] == sid {
+					return asList(m["Resource"])
+				}
+			}
+		}
+		t.Fatalf("%s has no statement %s", role, sid)
+		return nil
+	}
+	for _, tc := range []struct {
+		repos string
+		want  []any
+	}{
+		{"", []any{"arn:aws:ecr:eu-west-1:" + account + ":repository/web"}},
+		{"web,team/api", []any{"arn:*:ecr:*:*:repository/web", "arn:*:ecr:*:*:repository/team/api"}},
+	} {
+		if got := resources(map[string]any{"RepositoryNames": tc.repos}, "ListRouteImages"); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("RepositoryNames=%q: ecr:DescribeImages on %v; want %v", tc.repos, got, tc.want)
+		}
+	}
+	if got := resources(nil, "StartDeployments"); !reflect.DeepEqual(got, []any{smARN}) {
+		t.Errorf("states:StartExecution on %v; want only %s", got, smARN)
+	}
+}
+
+func asList(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
 }
