@@ -18,6 +18,9 @@ Patches (see shared reference local-toolchain.md §1.5-1.8):
    MessageAttributes all fixed). For the functions in the RIE map, the message is delivered as
    AWS does: asynchronously, as the Lambda SNS event with the real message ID, topic,
    subscription ARN, subject, timestamp and message attributes.
+7. A scheduled rule without an event pattern matched every PutEvents event (and a Lambda target
+   then raised NotImplementedError, HTTP 500 for the whole PutEvents); on AWS such a rule only
+   runs on its schedule. It no longer matches events (moto never fires schedules either).
 
 Nothing here changes what moto returns for any other call.
 """
@@ -67,6 +70,8 @@ _orig_send = ev_models.Rule.send_to_targets
 
 
 def _send_to_targets(self, original_event, transform_input=True):
+    if self.scheduled_expression and not self.event_pattern._pattern:
+        return  # 7. a schedule rule never matches events
     if not self.event_pattern.matches_event(original_event):
         return
     sfn_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "states"]
