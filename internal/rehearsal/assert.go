@@ -1,0 +1,291 @@
+package rehearsal
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/greenlight-deploy/greenlight/internal/ecsemu"
+	"github.com/greenlight-deploy/greenlight/internal/notify"
+	"github.com/greenlight-deploy/greenlight/internal/result"
+)
+
+// Observed is everything a scenario saw, for its assertions and its report.
+type Observed struct {
+	Scenario Scenario
+	Pushes   []PushObservation
+	// Deployments are the service deployments the pushes started (the service's first
+	// deployment, which brings blue up, is left out), oldest first.
+	Deployments []ecsemu.DeploymentReport
+	// Production is the production listener's traffic per phase.
+	Production []ecsemu.PhaseTraffic
+	// Requests is what the traffic generator itself saw.
+	Requests RequestStats
+	Chat     []ChatMessage
+	// AlarmName is the demo environment's 5xx-rate alarm.
+	AlarmName string
+	// BlueVersion is the version production ran before the pushes.
+	BlueVersion string
+}
+
+// PushObservation is one push and what came of it.
+type PushObservation struct {
+	Label     string
+	Tag       string
+	Digest    string
+	Execution string
+	// ExecutionStatus is the Step Functions execution's final status.
+	ExecutionStatus string
+	Result          *result.Result
+}
+
+// primary returns the result of the scenario's primary push (nil when it never came).
+func (o *Observed) primary() *result.Result {
+	if p := o.Scenario.Primary; p < len(o.Pushes) {
+		return o.Pushes[p].Result
+	}
+	return nil
+}
+
+// deployment returns the emulator's record of a result's service deployment.
+func (o *Observed) deployment(r *result.Result) *ecsemu.DeploymentReport {
+	if r == nil || r.ServiceDeploymentARN == "" {
+		return nil
+	}
+	for i := range o.Deployments {
+		if o.Deployments[i].ARN == r.ServiceDeploymentARN {
+			return &o.Deployments[i]
+		}
+	}
+	return nil
+}
+
+// checkOutcomes compares each push's outcome with the expected one.
+func (o *Observed) checkOutcomes() []string {
+	var fails []string
+	for i, p := range o.Pushes {
+		want := o.Scenario.Pushes[i].Expect
+		switch {
+		case p.Result == nil:
+			fails = append(fails, fmt.Sprintf("push %s: no result was published (execution %s); want %s", p.Label, orNone(p.ExecutionStatus), want))
+		case p.Result.Outcome != want:
+			why := ""
+			if p.Result.Reason != nil {
+				why = ": " + p.Result.Reason.Summary
+			}
+			fails = append(fails, fmt.Sprintf("push %s: outcome %s%s; want %s", p.Label, p.Result.Outcome, why, want))
+		}
+	}
+	return fails
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "not found"
+	}
+	return s
+}
+
+func reasonKind(k result.ReasonKind) Assertion {
+	return Assertion{Name: "reason " + string(k), Check: func(o *Observed) error {
+		r := o.primary()
+		if r == nil || r.Reason == nil || r.Reason.Kind != k {
+			return fmt.Errorf("the reason's kind is %s; want %s", kindOf(r), k)
+		}
+		return nil
+	}}
+}
+
+func kindOf(r *result.Result) string {
+	if r == nil || r.Reason == nil {
+		return "none"
+	}
+	return string(r.Reason.Kind)
+}
+
+func noFailedProduction() Assertion {
+	return Assertion{Name: "no failed production request", Check: func(o *Observed) error {
+		var failed int64
+		for _, p := range o.Production {
+			failed += p.Failed
+		}
+		if failed > 0 || o.Requests.Failed > 0 || o.Requests.Errors > 0 {
+			return fmt.Errorf("production failed %d requests (load balancer count), the traffic generator saw %d 5xx and %d transport errors", failed, o.Requests.Failed, o.Requests.Errors)
+		}
+		if o.Requests.Sent == 0 {
+			return fmt.Errorf("the traffic generator sent no request")
+		}
+		return nil
+	}}
+}
+
+// pushTags are the versions the pushes deploy (green).
+func (o *Observed) pushTags() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range o.Pushes {
+		m[p.Tag] = true
+	}
+	return m
+}
+
+func greenServedProduction() Assertion {
+	return Assertion{Name: "green served production", Check: func(o *Observed) error {
+		for v, n := range o.Requests.ByVersion {
+			if o.pushTags()[v] && n > 0 {
+				return nil
+			}
+		}
+		if len(o.Requests.ByVersion) > 0 {
+			return fmt.Errorf("no production response came from a pushed version (responses by version: %v)", o.Requests.ByVersion)
+		}
+		// The app does not report its version (--app-cmd): count what the load balancer
+		// sent while green held production.
+		if d := o.deployment(o.primary()); d != nil {
+			for _, p := range o.Production {
+				if p.ServiceDeploymentARN == d.ARN && !p.Rollback && p.Served > 0 && p.Failed == 0 {
+					switch p.Stage {
+					case ecsemu.StagePostProductionTrafficShift, ecsemu.StageBakeTime:
+						return nil
+					}
+				}
+			}
+		}
+		return fmt.Errorf("the production listener served nothing while green held production")
+	}}
+}
+
+func neverShifted() Assertion {
+	return Assertion{Name: "blue kept production", Check: func(o *Observed) error {
+		for v, n := range o.Requests.ByVersion {
+			if o.pushTags()[v] && n > 0 {
+				return fmt.Errorf("%d production responses came from the pushed version %s", n, v)
+			}
+		}
+		if d := o.deployment(o.primary()); d != nil {
+			for _, s := range d.Stages {
+				if s.Stage == ecsemu.StageProductionTrafficShift && !s.Rollback {
+					return fmt.Errorf("the deployment reached PRODUCTION_TRAFFIC_SHIFT")
+				}
+			}
+		}
+		if o.Requests.ByVersion[o.BlueVersion] == 0 {
+			return fmt.Errorf("blue (%s) answered no production request", o.BlueVersion)
+		}
+		return nil
+	}}
+}
+
+func reachedStages(stages ...string) Assertion {
+	return Assertion{Name: "stages " + strings.Join(stages, ", "), Check: func(o *Observed) error {
+		d := o.deployment(o.primary())
+		if d == nil {
+			return fmt.Errorf("no service deployment was recorded for the push")
+		}
+		seen := map[string]bool{}
+		for _, s := range d.Stages {
+			if !s.Rollback {
+				seen[s.Stage] = true
+			}
+		}
+		for _, s := range stages {
+			if !seen[s] {
+				return fmt.Errorf("the deployment never entered %s (stages: %s)", s, strings.Join(d.StageNames(), ", "))
+			}
+		}
+		return nil
+	}}
+}
+
+func deployments(n int) Assertion {
+	return Assertion{Name: fmt.Sprintf("%d service deployment(s)", n), Check: func(o *Observed) error {
+		if len(o.Deployments) != n {
+			return fmt.Errorf("%d service deployments were started; want %d", len(o.Deployments), n)
+		}
+		return nil
+	}}
+}
+
+func alarmEvidence() Assertion {
+	return Assertion{Name: "alarm evidence", Check: func(o *Observed) error {
+		r := o.primary()
+		if r == nil || r.Reason == nil || r.Reason.Evidence == nil {
+			return fmt.Errorf("the result has no evidence")
+		}
+		for _, a := range r.Reason.Evidence.Alarms {
+			if a.Name == o.AlarmName && a.State == "ALARM" {
+				return nil
+			}
+		}
+		return fmt.Errorf("the evidence does not show %s in ALARM: %+v", o.AlarmName, r.Reason.Evidence.Alarms)
+	}}
+}
+
+func rolledBackAfterShift() Assertion {
+	return Assertion{Name: "rolled back after production moved", Check: func(o *Observed) error {
+		d := o.deployment(o.primary())
+		if d == nil {
+			return fmt.Errorf("no service deployment was recorded for the push")
+		}
+		for _, s := range d.Statuses {
+			if s.Status == ecsemu.StatusRollbackRequested {
+				switch s.Stage {
+				case ecsemu.StageProductionTrafficShift, ecsemu.StagePostProductionTrafficShift, ecsemu.StageBakeTime:
+					return nil
+				}
+				return fmt.Errorf("the rollback was requested in %s; want after the production traffic shift", s.Stage)
+			}
+		}
+		return fmt.Errorf("the deployment was never rolled back (statuses: %s)", strings.Join(d.StatusNames(), ", "))
+	}}
+}
+
+func stoppedTaskEvidence(reason string) Assertion {
+	return Assertion{Name: "stopped-task evidence", Check: func(o *Observed) error {
+		r := o.primary()
+		if r == nil || r.Reason == nil || r.Reason.Evidence == nil {
+			return fmt.Errorf("the result has no evidence")
+		}
+		for _, t := range r.Reason.Evidence.StoppedTasks {
+			if strings.Contains(t.StoppedReason, reason) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no stopped task in the evidence says %q: %+v", reason, r.Reason.Evidence.StoppedTasks)
+	}}
+}
+
+func endsOn(tag string) Assertion {
+	return Assertion{Name: "production ends on " + tag, Check: func(o *Observed) error {
+		last := ""
+		for _, p := range o.Pushes {
+			if p.Result != nil && p.Result.Outcome == result.Succeeded && p.Result.FinishedAt.After(finishedOf(o, last)) {
+				last = p.Tag
+			}
+		}
+		if last != tag {
+			return fmt.Errorf("the last successful deployment was %q; want %s", last, tag)
+		}
+		return nil
+	}}
+}
+
+func finishedOf(o *Observed, tag string) (t time.Time) {
+	for _, p := range o.Pushes {
+		if p.Tag == tag && p.Result != nil {
+			return p.Result.FinishedAt
+		}
+	}
+	return t
+}
+
+func chatFor(outcome result.Outcome) Assertion {
+	words := notify.StyleOf(outcome).Words
+	return Assertion{Name: "chat: " + words, Check: func(o *Observed) error {
+		for _, m := range o.Chat {
+			if strings.Contains(m.Text, words) {
+				return nil
+			}
+		}
+		return fmt.Errorf("the webhook receiver got no %q message (%d messages)", words, len(o.Chat))
+	}}
+}
