@@ -247,7 +247,7 @@ func (w *Watcher) During(ctx context.Context, job workflow.Job) (workflow.Job, e
 		triggered[n] = true
 	}
 	for _, n := range v.Record {
-		ev := w.evidence(ctx, log, found, n, dep.Stage, DeploymentWindowFor(found[n], dep, job.StartedAt, now), triggered[n])
+		ev := w.evidence(ctx, log, found, n, firedStage(dep.Status, dep.Stage), DeploymentWindowFor(found[n], dep, job.StartedAt, now), triggered[n])
 		ws.Fired = append(ws.Fired, ev)
 	}
 	if v.Refresh {
@@ -270,6 +270,21 @@ func (w *Watcher) During(ctx context.Context, job workflow.Job) (workflow.Job, e
 		}
 	}
 	return job, nil
+}
+
+// firedStage is the stage an alarm seen now is reported as firing in: the deployment's
+// stage, except a stage a rollback re-enters (TEST_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT,
+// CLEAN_UP) while ECS rolls back: greenlight then first looked after ECS had already moved
+// the rollback on, so the stage the alarm fired in is not known ("" reports the time the
+// alarm has been in ALARM since instead).
+func firedStage(status, stage string) string {
+	if strings.HasPrefix(status, "ROLLBACK_") {
+		switch stage {
+		case "TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "CLEAN_UP":
+			return ""
+		}
+	}
+	return stage
 }
 
 // DeploymentWindowFor is the evidence window of an alarm seen during dep: from a few

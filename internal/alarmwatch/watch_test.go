@@ -379,6 +379,26 @@ func TestDuringECSRolledBackByItself(t *testing.T) {
 	}
 }
 
+// ECS rolled back on the alarm and reached the rollback's CLEAN_UP before greenlight's next
+// look (found in the rehearsal): the evidence must not say the alarm fired during CLEAN_UP.
+func TestDuringECSRolledBackBeforeGreenlightLooked(t *testing.T) {
+	r := newRig(t)
+	r.fire("web-5xx-rate", at(10, 5))
+	job := deploying(testJob(), "ROLLBACK_SUCCESSFUL", "CLEAN_UP")
+	job.Deployment.TriggeredAlarms = []string{"web-5xx-rate"}
+	job.Deployment.AlarmStatus = "TRIGGERED"
+	job, err := r.w.During(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(job.Watch.Fired) != 1 || job.Watch.Fired[0].Stage != "" {
+		t.Fatalf("evidence = %+v; want one alarm with no stage", job.Watch.Fired)
+	}
+	if got := job.Watch.Fired[0].Summary(); strings.Contains(got, "CLEAN_UP") || !strings.Contains(got, "in ALARM since") {
+		t.Errorf("Summary() = %q; want the time it fired, not the rollback's stage", got)
+	}
+}
+
 // The service's own deployment alarm (not a route alarm) triggered while ECS still says
 // IN_PROGRESS: greenlight rolls back and reads that alarm too.
 func TestDuringServiceAlarmOutsideTheRoute(t *testing.T) {
