@@ -16,7 +16,7 @@ func TestUsage(t *testing.T) {
 		code int
 		want string // in stderr
 	}{
-		{"unknown command", []string{"statsu"}, 2, `unknown command "statsu": commands are deploy, history, rollback, routes, status, verify`},
+		{"unknown command", []string{"statsu"}, 2, `unknown command "statsu": commands are deploy, history, rehearse, rollback, routes, status, verify`},
 		{"unknown flag", []string{"status", "--bogus"}, 2, "greenlight status: unknown flag --bogus\nRun 'greenlight status --help' for usage."},
 		{"bad output", []string{"history", "-o", "xml", "--service", "prod/web"}, 2, `--output "xml": use text, json or yaml`},
 		{"flag value", []string{"history", "--service", "prod/web", "--limit", "many"}, 2, `invalid value "many" for flag --limit`},

@@ -64,6 +64,7 @@ func (l *local) createEnvironment(ctx context.Context, sc Scenario, smokeFunctio
 	out := &envOut{tgs: map[string]ecsemu.TargetGroupConfig{}}
 	b := &builder{
 		file:   "environment/template.yaml",
+		log:    l.log,
 		t:      l.env,
 		params: l.environmentParameters(sc, smokeFunction, ""),
 		pseudo: samtemplate.DefaultPseudo(account, region, envStack),
@@ -77,21 +78,23 @@ func (l *local) createEnvironment(ctx context.Context, sc Scenario, smokeFunctio
 		return physical{Ref: net.subnets[i], Atts: map[string]any{"SubnetId": net.subnets[i]}}
 	}
 	b.skip = map[string]notNeeded{
-		"AWS::EC2::VPC":                              {networkReason, func(string) physical { return physical{Ref: net.vpc, Atts: map[string]any{"VpcId": net.vpc}} }},
-		"AWS::EC2::Subnet":                           {networkReason, subnet},
-		"AWS::EC2::SecurityGroup":                    {networkReason, func(string) physical { return physical{Ref: net.securityGroups[0], Atts: map[string]any{"GroupId": net.securityGroups[0]}} }},
-		"AWS::EC2::InternetGateway":                  {networkReason, nil},
-		"AWS::EC2::VPCGatewayAttachment":             {networkReason, nil},
-		"AWS::EC2::RouteTable":                       {networkReason, nil},
-		"AWS::EC2::Route":                            {networkReason, nil},
-		"AWS::EC2::SubnetRouteTableAssociation":      {networkReason, nil},
-		"AWS::EC2::EIP":                              {networkReason, nil},
-		"AWS::EC2::NatGateway":                       {networkReason, nil},
-		"AWS::EC2::VPCEndpoint":                      {networkReason, nil},
+		"AWS::EC2::VPC":    {networkReason, func(string) physical { return physical{Ref: net.vpc, Atts: map[string]any{"VpcId": net.vpc}} }},
+		"AWS::EC2::Subnet": {networkReason, subnet},
+		"AWS::EC2::SecurityGroup": {networkReason, func(string) physical {
+			return physical{Ref: net.securityGroups[0], Atts: map[string]any{"GroupId": net.securityGroups[0]}}
+		}},
+		"AWS::EC2::InternetGateway":                   {networkReason, nil},
+		"AWS::EC2::VPCGatewayAttachment":              {networkReason, nil},
+		"AWS::EC2::RouteTable":                        {networkReason, nil},
+		"AWS::EC2::Route":                             {networkReason, nil},
+		"AWS::EC2::SubnetRouteTableAssociation":       {networkReason, nil},
+		"AWS::EC2::EIP":                               {networkReason, nil},
+		"AWS::EC2::NatGateway":                        {networkReason, nil},
+		"AWS::EC2::VPCEndpoint":                       {networkReason, nil},
 		"AWS::ApplicationAutoScaling::ScalableTarget": {scalingReason, nil},
 		"AWS::ApplicationAutoScaling::ScalingPolicy":  {scalingReason, nil},
-		"AWS::IAM::ManagedPolicy":                    {ciReason, nil},
-		"AWS::IAM::OIDCProvider":                     {ciReason, nil},
+		"AWS::IAM::ManagedPolicy":                     {ciReason, nil},
+		"AWS::IAM::OIDCProvider":                      {ciReason, nil},
 	}
 	c := l.c
 	b.creators = map[string]creator{
@@ -172,7 +175,9 @@ func (l *local) createEnvironment(ctx context.Context, sc Scenario, smokeFunctio
 				}
 			}
 			// The emulator's health checks and draining follow the template, as the ALB would.
+			b.mu.Lock()
 			out.tgs[arn] = cfg
+			b.mu.Unlock()
 			return physical{Ref: arn, Atts: map[string]any{"TargetGroupFullName": arn[strings.LastIndex(arn, ":")+1:], "TargetGroupName": aws.ToString(tg.TargetGroups[0].TargetGroupName)}}, nil
 		},
 		"AWS::ElasticLoadBalancingV2::Listener": func(ctx context.Context, id string, p map[string]any) (physical, error) {

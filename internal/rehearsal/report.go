@@ -195,6 +195,9 @@ func writeScenario(w io.Writer, sr ScenarioReport) {
 		var served, failed int64
 		for _, p := range sr.Traffic {
 			name := p.Stage
+			if name == "" {
+				name = "(deployment starting)"
+			}
 			if p.Rollback {
 				name = "↩ " + name
 			}

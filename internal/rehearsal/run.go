@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/greenlight-deploy/greenlight/internal/ecsemu"
 	"github.com/greenlight-deploy/greenlight/internal/localaws"
@@ -52,7 +51,7 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 		return rep, envErr(err)
 	}
 	defer logf.Close()
-	log := slog.New(slog.NewJSONHandler(logf, nil)).With("component", "rehearsal")
+	log := slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", "rehearsal")
 	o.log = log
 	tl := newTimeline(o.Live, o.TimeScale)
 	tl.printf("greenlight rehearsal: %s, time ×%g (1 emulated minute = %s), in a local AWS on 127.0.0.1\n",
@@ -411,6 +410,7 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 		}
 	}
 	sr := scenarioReport(obs, failures, time.Since(began))
+	tl.mute()
 	writeScenario(l.o.Live, sr)
 	log.Info("scenario done", "pass", sr.Pass, "outcome", sr.Outcome, "wall_seconds", sr.WallSeconds)
 	return sr, skipped, nil
@@ -443,7 +443,6 @@ func (l *local) stopExecutions(fs []*follower) {
 			_, _ = l.c.sfn.StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(f.arn), Error: aws.String("rehearsal.Timeout")})
 		}
 	}
-	_ = sfntypes.ExecutionStatusAborted
 }
 
 // waitAlarm waits until the demo alarm is in state (the emulator evaluates it from the

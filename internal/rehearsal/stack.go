@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,6 +85,7 @@ func (l *local) createStack(ctx context.Context, sc Scenario) (*stackOut, error)
 	var routesErr error
 	b := &builder{
 		file:   "template.yaml",
+		log:    l.log,
 		t:      l.stack,
 		params: l.stackParameters(),
 		pseudo: samtemplate.DefaultPseudo(account, region, stackName),
@@ -91,7 +93,7 @@ func (l *local) createStack(ctx context.Context, sc Scenario) (*stackOut, error)
 	}
 	c := l.c
 	b.creators = map[string]creator{
-		"AWS::IAM::Role":     l.createRole(stackName),
+		"AWS::IAM::Role":      l.createRole(stackName),
 		"AWS::Logs::LogGroup": l.createLogGroup(stackName),
 		"AWS::DynamoDB::Table": func(ctx context.Context, id string, p map[string]any) (physical, error) {
 			name := str(p["TableName"])
@@ -410,17 +412,23 @@ func (l *local) createFunction(b *builder) creator {
 	}
 }
 
-var zips = map[string][]byte{}
+var zips = struct {
+	sync.Mutex
+	m map[string][]byte
+}{m: map[string][]byte{}}
 
+// zipOf packages a bootstrap once per process.
 func zipOf(path string) ([]byte, error) {
-	if z, ok := zips[path]; ok {
+	zips.Lock()
+	defer zips.Unlock()
+	if z, ok := zips.m[path]; ok {
 		return z, nil
 	}
 	z, err := localaws.ZipBootstrap(path)
 	if err != nil {
 		return nil, err
 	}
-	zips[path] = z
+	zips.m[path] = z
 	return z, nil
 }
 

@@ -3,10 +3,14 @@ package rehearsal
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/greenlight-deploy/greenlight/internal/samtemplate"
 )
@@ -40,6 +44,7 @@ type SkippedResource struct {
 // not needed is an error naming it: nothing is skipped silently.
 type builder struct {
 	file     string
+	log      *slog.Logger
 	t        *samtemplate.Template
 	params   map[string]any
 	pseudo   map[string]string
@@ -48,8 +53,16 @@ type builder struct {
 	// later are created by the caller (the ECS service, through the emulator).
 	later map[string]bool
 
+	mu      sync.Mutex // made and skipped: a level's resources are created in parallel
 	made    map[string]physical
 	skipped []SkippedResource
+}
+
+func (b *builder) get(id string) (physical, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.made[id]
+	return p, ok
 }
 
 func (b *builder) values() samtemplate.Values {
@@ -57,14 +70,14 @@ func (b *builder) values() samtemplate.Values {
 		Parameters: b.params,
 		Pseudo:     b.pseudo,
 		Ref: func(id string) (any, bool) {
-			p, ok := b.made[id]
+			p, ok := b.get(id)
 			if !ok || p.Ref == nil {
 				return nil, false
 			}
 			return p.Ref, true
 		},
 		GetAtt: func(id, attr string) (any, bool) {
-			p, ok := b.made[id]
+			p, ok := b.get(id)
 			if !ok {
 				return nil, false
 			}
@@ -127,31 +140,62 @@ func (b *builder) build(ctx context.Context) error {
 	if err := b.check(ids); err != nil {
 		return err
 	}
-	order, err := b.order(ids)
+	levels, err := b.levels(ids)
 	if err != nil {
 		return err
 	}
-	for _, id := range order {
-		r := b.t.Resources[id]
-		if _, done := b.made[id]; done || b.later[id] {
-			continue
+	// Each level's resources reference only earlier levels: create them in parallel (moto
+	// is threaded), a few at a time.
+	for _, level := range levels {
+		sem := make(chan struct{}, 6)
+		errs := make([]error, len(level))
+		var wg sync.WaitGroup
+		for i, id := range level {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				errs[i] = b.create(ctx, id)
+			}()
 		}
-		if nn, ok := b.skip[r.Type]; ok {
-			b.skipped = append(b.skipped, SkippedResource{Template: b.file, ID: id, Type: r.Type, Reason: nn.reason})
-			if nn.stand != nil {
-				b.made[id] = nn.stand(id)
-			}
-			continue
-		}
-		props, err := b.props(id)
-		if err != nil {
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		p, err := b.creators[r.Type](ctx, id, props)
-		if err != nil {
-			return fmt.Errorf("%s: create %s (%s) in moto: %w", b.file, id, r.Type, err)
+	}
+	return nil
+}
+
+// create creates one resource (or records why it is not created).
+func (b *builder) create(ctx context.Context, id string) error {
+	r := b.t.Resources[id]
+	if _, done := b.get(id); done || b.later[id] {
+		return nil
+	}
+	if nn, ok := b.skip[r.Type]; ok {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.skipped = append(b.skipped, SkippedResource{Template: b.file, ID: id, Type: r.Type, Reason: nn.reason})
+		if nn.stand != nil {
+			b.made[id] = nn.stand(id)
 		}
-		b.made[id] = p
+		return nil
+	}
+	props, err := b.props(id)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	p, err := b.creators[r.Type](ctx, id, props)
+	if err != nil {
+		return fmt.Errorf("%s: create %s (%s) in moto: %w", b.file, id, r.Type, err)
+	}
+	b.mu.Lock()
+	b.made[id] = p
+	b.mu.Unlock()
+	if b.log != nil {
+		b.log.Debug("created", "template", b.file, "id", id, "type", r.Type, "ref", fmt.Sprint(p.Ref), "ms", time.Since(began).Milliseconds())
 	}
 	return nil
 }
@@ -168,8 +212,31 @@ func (b *builder) props(id string) (map[string]any, error) {
 	return props, nil
 }
 
+// levels groups ids so that every resource comes in a later level than those it
+// references.
+func (b *builder) levels(ids []string) ([][]string, error) {
+	order, deps, err := b.order(ids)
+	if err != nil {
+		return nil, err
+	}
+	level := map[string]int{}
+	var out [][]string
+	for _, id := range order { // dependencies first
+		n := 0
+		for _, d := range deps[id] {
+			n = max(n, level[d]+1)
+		}
+		level[id] = n
+		for len(out) <= n {
+			out = append(out, nil)
+		}
+		out[n] = append(out[n], id)
+	}
+	return out, nil
+}
+
 // order sorts ids so that every resource comes after those it references.
-func (b *builder) order(ids []string) ([]string, error) {
+func (b *builder) order(ids []string) ([]string, map[string][]string, error) {
 	in := map[string]bool{}
 	for _, id := range ids {
 		in[id] = true
@@ -210,10 +277,10 @@ func (b *builder) order(ids []string) ([]string, error) {
 	}
 	for _, id := range ids {
 		if err := visit(id, nil); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return out, deps, nil
 }
 
 // refs calls fn with every logical ID an intrinsic in v references (Ref, Fn::GetAtt and

@@ -3,6 +3,7 @@ package rehearsal
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ type timeline struct {
 	mu     sync.Mutex
 	began  time.Time
 	ignore map[string]bool // service deployments not to show (blue's creation)
+	muted  bool            // between scenarios (the emulator closing)
 	stages map[string]stageMark
 	status map[string]string
 	notes  []string
@@ -64,6 +66,7 @@ func (t *timeline) begin(sc Scenario, n, of int) {
 	}
 	t.mu.Lock()
 	t.began = time.Now()
+	t.muted = false
 	t.ignore, t.stages, t.status = map[string]bool{}, map[string]stageMark{}, map[string]string{}
 	t.mu.Unlock()
 	exp := make([]string, len(sc.Pushes))
@@ -82,6 +85,16 @@ func (t *timeline) event(format string, a ...any) {
 	el := time.Since(t.began)
 	t.mu.Unlock()
 	t.printf("  %7s  %s\n", fmt.Sprintf("+%.1fs", el.Seconds()), fmt.Sprintf(format, a...))
+}
+
+// mute stops showing emulator events until the next scenario begins.
+func (t *timeline) mute() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.muted = true
+	t.mu.Unlock()
 }
 
 func (t *timeline) hide(arn string) {
@@ -127,7 +140,7 @@ func (t *timeline) emulatorEvent(ev ecsemu.Event) {
 		return
 	}
 	t.mu.Lock()
-	hidden := ev.ServiceDeploymentARN != "" && t.ignore[ev.ServiceDeploymentARN]
+	hidden := t.muted || ev.ServiceDeploymentARN != "" && t.ignore[ev.ServiceDeploymentARN]
 	var closed string
 	if !hidden && ev.Kind == ecsemu.EventStage {
 		if prev, ok := t.stages[ev.ServiceDeploymentARN]; ok {
@@ -170,9 +183,9 @@ func (t *timeline) emulatorEvent(ev ecsemu.Event) {
 		}
 		t.event("ECS service deployment %s %s%s", shortARN(ev.ServiceDeploymentARN), ev.Status, msg)
 	case ecsemu.EventHook, ecsemu.EventAlarm, ecsemu.EventWeight:
-		t.event("  %s: %s", ev.Kind, ev.Message)
+		t.event("  %s: %s", ev.Kind, shortARNs(ev.Message))
 	case ecsemu.EventTask:
-		t.event("  task %s", taskMessage(ev.Message))
+		t.event("  task %s", shortARNs(taskMessage(ev.Message)))
 	}
 }
 
@@ -190,4 +203,25 @@ func taskMessage(m string) string {
 		return id + " " + rest
 	}
 	return m
+}
+
+var arnRE = regexp.MustCompile(`arn:aws:[a-z0-9-]+:[a-z0-9-]*:[0-9]*:([A-Za-z0-9_./:+=,@-]+)`)
+
+// shortARNs replaces ARNs in an emulator message by the names people know them by:
+// target groups and functions by name, listener rules by their last ID.
+func shortARNs(m string) string {
+	return arnRE.ReplaceAllStringFunc(m, func(a string) string {
+		res := arnRE.FindStringSubmatch(a)[1]
+		switch {
+		case strings.HasPrefix(res, "targetgroup/"):
+			return strings.Split(res, "/")[1]
+		case strings.HasPrefix(res, "function:"):
+			return strings.TrimPrefix(res, "function:")
+		case strings.HasPrefix(res, "listener-rule/"):
+			return "rule " + shortARN(res)[:min(8, len(shortARN(res)))]
+		case strings.HasPrefix(res, "alarm:"):
+			return strings.TrimPrefix(res, "alarm:")
+		}
+		return a
+	})
 }
