@@ -5,7 +5,7 @@ GO_PACKAGES := ./...
 BIN := $(CURDIR)/.bin
 export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: test lint validate build tools
+.PHONY: test lint validate build tools demo
 
 ## test: validate the template and state machine, then every Go test (tests start their own moto).
 test: validate
@@ -36,3 +36,9 @@ build:
 	    CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/$$f/bootstrap ./functions/$$f || exit 1; \
 	  done; \
 	fi
+
+## demo: rehearse a blue/green deployment on this machine: local AWS, the ECS emulator, the real
+## Lambdas (SCENARIO=all, or any name from `go run ./cmd/greenlight rehearse --list`; docs/rehearsal.md).
+SCENARIO ?= healthy
+demo:
+	go run ./cmd/greenlight rehearse --scenario $(SCENARIO)
