@@ -117,7 +117,7 @@ func renderChat(typ string, body []byte) string {
 		if err := json.Unmarshal(body, &m); err == nil && len(m.Blocks) > 0 {
 			var lines []string
 			add := func(s string) {
-				s = slackLink.ReplaceAllString(s, "$2 ($1)")
+				s = slackLink.ReplaceAllString(s, "$2") // links point at the AWS console: their text is enough here
 				s = slackUnesc.Replace(s)
 				s = strings.ReplaceAll(s, "```", "")
 				for _, l := range strings.Split(s, "\n") {

@@ -201,7 +201,7 @@ func TestRenderChat(t *testing.T) {
 		`{"type":"section","fields":[{"type":"mrkdwn","text":"*Image*\nweb:v2"},{"type":"mrkdwn","text":"*Duration*\n4s"}]},` +
 		`{"type":"section","text":{"type":"mrkdwn","text":"<https://console/x|ECS service deployment>"}},` +
 		`{"type":"context","elements":[{"type":"mrkdwn","text":"greenlight · result r1"}]}]}`
-	want := "⏪ Rolled back: web (prod)\nGET /health returned 500 <FAIL>\nImage: web:v2 · Duration: 4s\nECS service deployment (https://console/x)\ngreenlight · result r1"
+	want := "⏪ Rolled back: web (prod)\nGET /health returned 500 <FAIL>\nImage: web:v2 · Duration: 4s\nECS service deployment\ngreenlight · result r1"
 	if got := renderChat("slack", []byte(slack)); got != want {
 		t.Errorf("renderChat(slack) =\n%s\nwant\n%s", got, want)
 	}
