@@ -43,6 +43,7 @@ func (l *local) environmentParameters(sc Scenario, smokeFunction, image string) 
 		"SmokeTestFunctionArn": smokeFunction,
 		"TestListenerPort":     testPort,
 		"ContainerPort":        strconv.Itoa(l.containerPort),
+		"ContainerName":        l.o.container,
 		"HealthCheckPath":      l.o.HealthPath,
 	}
 	for k, v := range sc.Environment {

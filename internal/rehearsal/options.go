@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/greenlight-deploy/greenlight/internal/ecsemu"
+	"github.com/greenlight-deploy/greenlight/internal/routes"
 )
 
 // Options configures Run. The zero value rehearses the healthy scenario from the repository
@@ -85,6 +86,8 @@ type resolved struct {
 	scenarios []Scenario
 	leftOut   []string
 	log       *slog.Logger
+	// container is the rehearsed route's container: the demo environment's ContainerName.
+	container string
 }
 
 func (o Options) resolve() (*resolved, error) {
@@ -108,16 +111,36 @@ func (o Options) resolve() (*resolved, error) {
 		return nil, usagef("--health-path %q: want a path starting with /, such as /health", r.HealthPath)
 	}
 	r.AppCmd = strings.TrimSpace(r.AppCmd)
-	if r.RoutesFile != "" {
-		if _, err := os.Stat(r.RoutesFile); err != nil {
-			return nil, usagef("--routes %s: %v", r.RoutesFile, err)
-		}
-	}
 	sc, left, err := selectScenarios(r.Scenarios, r.AppCmd != "")
 	if err != nil {
 		return nil, err
 	}
 	r.scenarios, r.leftOut = sc, left
+	r.container = "app"
+	if r.RoutesFile != "" {
+		b, err := os.ReadFile(r.RoutesFile)
+		if err != nil {
+			return nil, usagef("--routes %s: %v", r.RoutesFile, err)
+		}
+		doc, err := routes.Parse(b)
+		if err != nil {
+			return nil, usagef("--routes %s: %v", r.RoutesFile, err)
+		}
+		if len(doc.Routes) == 0 {
+			return nil, usagef("--routes %s has no route to rehearse", r.RoutesFile)
+		}
+		first := &doc.Routes[0]
+		if len(first.Targets) > 0 && first.Targets[0].Container != "" {
+			r.container = first.Targets[0].Container
+		}
+		for _, s := range r.scenarios {
+			for _, p := range s.Pushes {
+				if p.Tag != "" && !first.MatchesTag(p.Tag) {
+					return nil, usagef("--routes %s: route %s's tagPattern %q does not match %s, a tag the rehearsal pushes; make the pattern accept tags like v1.2.3 to rehearse this route", r.RoutesFile, first.Name, first.TagPattern, p.Tag)
+				}
+			}
+		}
+	}
 	if r.Python == "" {
 		r.Python = "python3"
 	}

@@ -68,7 +68,7 @@ func (l *local) stackParameters() map[string]any {
 		"Environment":    "rehearsal",
 		"ClusterName":    clusterName,
 		"ServiceName":    serviceName,
-		"ContainerName":  "app",
+		"ContainerName":  l.o.container,
 		"AlarmNames":     alarmName,
 		"SmokeCheckPath": l.o.HealthPath,
 		"TaskRoleArns": "arn:aws:iam::" + account + ":role/" + physicalName(envStack, "TaskRole", 64) +
@@ -459,20 +459,11 @@ func (l *local) rehearsalRoutes(ctx context.Context, templateValue string) (*rou
 		if r.Repository != repository || len(r.Targets) != 1 || r.Targets[0].Cluster != clusterName || r.Targets[0].Service != serviceName {
 			l.tl.note("route %s: rehearsed on the demo service: repository %s → %s, targets → %s/%s", r.Name, r.Repository, repository, clusterName, serviceName)
 		}
-		container := "app"
-		if len(r.Targets) > 0 && r.Targets[0].Container != "" {
-			container = r.Targets[0].Container
-		}
 		r.Repository = repository
-		r.Targets = []routes.Target{{Cluster: clusterName, Service: serviceName, Container: container}}
+		r.Targets = []routes.Target{{Cluster: clusterName, Service: serviceName, Container: l.o.container}}
 		if r.Alarms != nil && len(r.Alarms.Names) > 0 && !(len(r.Alarms.Names) == 1 && r.Alarms.Names[0] == alarmName) {
 			l.tl.note("route %s: alarms %s → %s (the demo environment's 5xx-rate alarm)", r.Name, strings.Join(r.Alarms.Names, ", "), alarmName)
 			r.Alarms.Names = []string{alarmName}
-		}
-		for _, p := range l.pushTags() {
-			if !r.MatchesTag(p) {
-				return nil, routes.Route{}, usagef("--routes %s: route %s's tagPattern %q does not match %s, a tag the rehearsal pushes; make the pattern accept tags like v1.2.3 to rehearse this route", l.o.RoutesFile, r.Name, r.TagPattern, p)
-			}
 		}
 	}
 	if doc.Channels == nil {
@@ -506,17 +497,4 @@ func (l *local) chatSecret(ctx context.Context, channel string) (string, error) 
 		return "", fmt.Errorf("store the chat receiver's URL for %s: %w", channel, err)
 	}
 	return aws.ToString(s.ARN), nil
-}
-
-// pushTags lists every tag any selected scenario pushes.
-func (l *local) pushTags() []string {
-	var out []string
-	for _, s := range l.o.scenarios {
-		for _, p := range s.Pushes {
-			if p.Tag != "" {
-				out = append(out, p.Tag)
-			}
-		}
-	}
-	return out
 }

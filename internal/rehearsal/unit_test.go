@@ -284,3 +284,33 @@ func TestPruneRuns(t *testing.T) {
 		t.Errorf("left %v", left)
 	}
 }
+
+// TestResolveRoutesFile reads --routes up front: the rehearsed route's container names the
+// demo environment's container, and a tag pattern that refuses the rehearsal's tags is a
+// usage error before anything starts.
+func TestResolveRoutesFile(t *testing.T) {
+	repo, _ := filepath.Abs(filepath.Join("..", ".."))
+	dir := t.TempDir()
+	write := func(name, doc string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "version: 1\nroutes:\n  - name: shop\n    repository: shop\n    tagPattern: 'v.*'\n    targets: [{cluster: prod, service: shop, container: web}]\n")
+	r, err := Options{RepoDir: repo, RoutesFile: good}.resolve()
+	if err != nil || r.container != "web" {
+		t.Fatalf("resolve(--routes good) = %+v, %v; want container web", r, err)
+	}
+	for _, tc := range []struct{ doc, want string }{
+		{"version: 1\nroutes:\n  - name: shop\n    repository: shop\n    tagPattern: 'release-.*'\n    targets: [{cluster: prod, service: shop, container: web}]\n", `tagPattern "release-.*" does not match v1.1.0`},
+		{"version: 1\nroutes:\n  - name: shop\n    repositry: shop\n", "repositry"},
+	} {
+		_, err := Options{RepoDir: repo, RoutesFile: write("bad.yaml", tc.doc)}.resolve()
+		var ue *UsageError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &ue) {
+			t.Errorf("resolve(--routes %q) = %v; want a usage error containing %q", tc.doc, err, tc.want)
+		}
+	}
+}
