@@ -154,11 +154,12 @@ func (r *results) of(execution string) (result.Result, bool) {
 
 // follower prints an execution's states as it moves through them.
 type follower struct {
-	arn    string
-	label  string
-	seen   int
-	checks int
-	status string
+	arn     string
+	label   string
+	seen    int
+	checks  int
+	status  string
+	entered map[string]bool
 }
 
 // followStates the timeline shows (the wait and check loop is summarised).
@@ -186,6 +187,10 @@ func (l *local) follow(ctx context.Context, f *follower) (done bool, err error) 
 	for _, ev := range events[min(f.seen, len(events)):] {
 		if d := ev.StateEnteredEventDetails; d != nil {
 			name := aws.ToString(d.Name)
+			if f.entered == nil {
+				f.entered = map[string]bool{}
+			}
+			f.entered[name] = true
 			switch {
 			case name == "Check":
 				f.checks++
@@ -206,4 +211,26 @@ func (l *local) follow(ctx context.Context, f *follower) (done bool, err error) 
 	}
 	f.seen = len(events)
 	return f.status != "", nil
+}
+
+// waitLocked follows f until its execution has the service's lock (it entered the state
+// after "Acquire lock": preflight or start), or has ended.
+func (l *local) waitLocked(ctx context.Context, f *follower) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := l.follow(ctx, f); err != nil {
+			return err
+		}
+		if f.entered["Preflight"] || f.entered["Start"] || f.status != "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: the execution did not take the service's lock within 20s", f.label)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -281,6 +281,11 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 		if p.After > 0 {
 			time.Sleep(p.After)
 		}
+		if p.AfterLock && i > 0 {
+			if err := l.waitLocked(ctx, fs[i-1]); err != nil {
+				return ScenarioReport{}, nil, err
+			}
+		}
 		po := PushObservation{Tag: p.Tag}
 		if p.Repeat != nil {
 			prev := obs.Pushes[*p.Repeat]

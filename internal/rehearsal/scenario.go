@@ -21,6 +21,9 @@ type Push struct {
 	Repeat *int
 	// After is how long to wait after the previous push.
 	After time.Duration
+	// AfterLock waits, before this push, until the previous push's execution holds the
+	// service's lock, so the order the pushes queue in does not depend on the machine's load.
+	AfterLock bool
 	// Expect is the outcome greenlight must publish for this push.
 	Expect result.Outcome
 }
@@ -126,7 +129,7 @@ var Scenarios = []Scenario{
 		Proves:      "pushes that arrive during a deployment queue, and only the newest of them deploys",
 		Pushes: []Push{
 			{Tag: "v1.1.0", Expect: result.Succeeded},
-			{Tag: "v1.2.0", After: 300 * time.Millisecond, Expect: result.Superseded},
+			{Tag: "v1.2.0", AfterLock: true, Expect: result.Superseded},
 			{Tag: "v1.3.0", After: 300 * time.Millisecond, Expect: result.Succeeded},
 		},
 		Primary:    1,
