@@ -321,6 +321,10 @@ func transportError(err error, u WebhookURL) error {
 	return te
 }
 
+// retryAfterLimit is the longest Retry-After honoured; a longer one (in seconds or as a
+// date) is ignored and the backoff applies.
+const retryAfterLimit = 24 * time.Hour
+
 // parseRetryAfter reads Retry-After as seconds (Discord sends fractions) or an HTTP date.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
@@ -328,7 +332,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 || secs > 24*3600 {
+		if !(secs >= 0 && secs <= retryAfterLimit.Seconds()) { // also refuses NaN
 			return 0, false
 		}
 		return time.Duration(secs * float64(time.Second)), true
@@ -337,6 +341,9 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		d := t.Sub(now)
 		if d < 0 {
 			d = 0
+		}
+		if d > retryAfterLimit {
+			return 0, false
 		}
 		return d, true
 	}
