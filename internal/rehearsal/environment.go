@@ -36,12 +36,10 @@ const (
 
 // environmentParameters are environment/template.yaml's parameters for a scenario.
 func (l *local) environmentParameters(sc Scenario, smokeFunction, image string) map[string]any {
-	_, testPort, _ := strings.Cut(l.testAddr, ":")
 	p := map[string]any{
 		"ProjectName":          projectName,
 		"ImageUri":             image,
 		"SmokeTestFunctionArn": smokeFunction,
-		"TestListenerPort":     testPort,
 		"ContainerPort":        strconv.Itoa(l.containerPort),
 		"ContainerName":        l.o.container,
 		"HealthCheckPath":      l.o.HealthPath,

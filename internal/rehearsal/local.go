@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -93,11 +92,11 @@ type local struct {
 	appBin   string
 	receiver *chatReceiver
 
-	// Fixed for the whole run, so the Lambdas' AWS_ENDPOINT_URL_ECS and the listeners stay
-	// valid from one scenario's emulator to the next.
-	ecsAddr, prodAddr, testAddr string
-	containerPort               int
-	taskBase                    string
+	// ecs is the Lambdas' ECS endpoint for the whole run, in front of each scenario's
+	// emulator.
+	ecs           *ecsFront
+	containerPort int
+	taskBase      string
 
 	mu   sync.Mutex
 	ries map[string]*rieProc
@@ -178,15 +177,9 @@ func (l *local) setup(ctx context.Context) error {
 	if l.receiver, err = startReceiver(l.workDir); err != nil {
 		return envErr(fmt.Errorf("start the chat receiver: %w", err))
 	}
-	ports := make([]int, 3)
-	for i := range ports {
-		if ports[i], err = localaws.FreePort(); err != nil {
-			return envErr(fmt.Errorf("no free loopback port: %w", err))
-		}
+	if l.ecs, err = startECSFront(); err != nil {
+		return envErr(fmt.Errorf("no free loopback port for the ECS endpoint: %w", err))
 	}
-	l.ecsAddr = "127.0.0.1:" + strconv.Itoa(ports[0])
-	l.prodAddr = "127.0.0.1:" + strconv.Itoa(ports[1])
-	l.testAddr = "127.0.0.1:" + strconv.Itoa(ports[2])
 	l.tl.setup("ready in %s (logs in %s)", round(time.Since(began)), l.workDir)
 	return nil
 }
@@ -347,6 +340,9 @@ func (l *local) close() error {
 	l.mu.Unlock()
 	if l.receiver != nil {
 		l.receiver.close()
+	}
+	if l.ecs != nil {
+		l.ecs.close()
 	}
 	if l.moto != nil {
 		if err := l.moto.Stop(); err != nil {

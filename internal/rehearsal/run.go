@@ -229,15 +229,16 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 		return ScenarioReport{}, nil, err
 	}
 	em, err := ecsemu.New(ctx, ecsemu.Options{
-		Addr: l.ecsAddr, Upstream: l.moto.URL, AWS: &l.cfg, AccountID: account, Runner: run, TimeScale: l.o.TimeScale,
+		Upstream: l.moto.URL, AWS: &l.cfg, AccountID: account, Runner: run, TimeScale: l.o.TimeScale,
 		TargetGroups: envr.tgs, TaskAddressBase: l.taskBase,
-		ListenerAddrs: map[string]string{envr.prodRule: l.prodAddr, envr.testRule: l.testAddr},
-		LogDir:        filepath.Join(l.workDir, sc.Name, "tasks"), Logger: l.log, OnEvent: tl.emulatorEvent,
+		LogDir: filepath.Join(l.workDir, sc.Name, "tasks"), Logger: l.log, OnEvent: tl.emulatorEvent,
 	})
 	if err != nil {
 		return ScenarioReport{}, nil, envErr(fmt.Errorf("start the ECS emulator: %w", err))
 	}
+	l.ecs.point(em.URL())
 	defer func() {
+		l.ecs.point("")
 		if err := em.Close(); err != nil {
 			log.Error("close the emulator", "error", err)
 		}

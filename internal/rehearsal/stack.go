@@ -373,7 +373,7 @@ func (l *local) createFunction(b *builder) creator {
 			runEnv[k] = v
 		}
 		runEnv["AWS_ENDPOINT_URL"] = l.moto.URL
-		runEnv["AWS_ENDPOINT_URL_ECS"] = "http://" + l.ecsAddr // the ECS blue/green emulator
+		runEnv["AWS_ENDPOINT_URL_ECS"] = l.ecs.url // the ECS blue/green emulator
 		runEnv["GREENLIGHT_CLOUDWATCH_PROTOCOL"] = "query"
 		if lc, ok := p["LoggingConfig"].(map[string]any); ok && str(lc["LogFormat"]) != "" {
 			runEnv["AWS_LAMBDA_LOG_FORMAT"] = str(lc["LogFormat"])
