@@ -65,4 +65,3 @@ func FuzzECSRequest(f *testing.F) {
 		}
 	})
 }
-
