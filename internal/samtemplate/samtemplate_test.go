@@ -302,17 +302,17 @@ var declaredNotCalledBy = map[string]map[string]string{
 // mustFind: calls the derivation has to find in greenlight's own functions (guards the
 // derivation itself), and must not find (it follows only what each main constructs).
 var mustFind = map[string][]string{
-	"ResolveFunction":  {"ssm:GetParameter", "dynamodb:PutItem"},
-	"LockFunction":     {"states:DescribeExecution", "dynamodb:PutItem"},
-	"StartFunction":    {"ecs:RegisterTaskDefinition", "ecs:UpdateService", "ecs:DescribeServiceRevisions", "ecs:ListServiceDeployments"},
-	"CheckFunction":    {"ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"},
-	"FinalizeFunction": {"sns:Publish", "events:PutEvents", "ecs:ListTasks", "ecs:DescribeTasks"},
+	"ResolveFunction":   {"ssm:GetParameter", "dynamodb:PutItem"},
+	"LockFunction":      {"states:DescribeExecution", "dynamodb:PutItem"},
+	"StartFunction":     {"ecs:RegisterTaskDefinition", "ecs:UpdateService", "ecs:DescribeServiceRevisions", "ecs:ListServiceDeployments"},
+	"CheckFunction":     {"ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"},
+	"FinalizeFunction":  {"sns:Publish", "events:PutEvents", "ecs:ListTasks", "ecs:DescribeTasks"},
 	"ReconcileFunction": {"ecr:DescribeImages", "states:StartExecution", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "dynamodb:Query", "ssm:GetParameter"},
 }
 
 var mustNotFind = map[string][]string{
-	"ResolveFunction":  {"ecs:UpdateService", "states:DescribeExecution"},
-	"FinalizeFunction": {"ecs:UpdateService", "ssm:GetParameter"},
+	"ResolveFunction":   {"ecs:UpdateService", "states:DescribeExecution"},
+	"FinalizeFunction":  {"ecs:UpdateService", "ssm:GetParameter"},
 	"ReconcileFunction": {"ecs:UpdateService", "ecs:RegisterTaskDefinition", "states:DescribeExecution"},
 }
 
