@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -232,5 +233,54 @@ func TestSNSLambdaSubscription(t *testing.T) {
 	}
 	if a, _ := rec.SNS.MessageAttributes["outcome"].(map[string]any); a["Value"] != "SUCCEEDED" || a["Type"] != "String" {
 		t.Errorf("message attributes = %v; want outcome String SUCCEEDED", rec.SNS.MessageAttributes)
+	}
+}
+
+// TestRIEStopEndsTheBootstrap: aws-lambda-rie runs the bootstrap in a process group of its
+// own, so Stop must end the bootstrap too (found by the rehearsal's Ctrl-C test).
+func TestRIEStopEndsTheBootstrap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a bootstrap under aws-lambda-rie")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rie, err := localaws.InstallRIE(ctx, filepath.Join("..", "..", ".bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./internal/localaws/testdata/echo", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := localaws.StartRIE(ctx, localaws.RIEOptions{RIEPath: rie, Bootstrap: boot, Name: "echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := r.Invoke(ctx, []byte(`{"a":1}`)); err != nil || !strings.Contains(string(out), "echoed") {
+		t.Fatalf("Invoke = %s, %v", out, err)
+	}
+	running := func() []string {
+		var pids []string
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err == nil && strings.TrimRight(string(cmd), "\x00") == boot {
+				pids = append(pids, e.Name())
+			}
+		}
+		return pids
+	}
+	if len(running()) != 1 {
+		t.Fatalf("bootstrap processes after an invoke: %v; want 1", running())
+	}
+	// Stop while the function is busy (a deployment being cancelled mid-invocation): an
+	// idle bootstrap would notice the emulator's death on its own at once.
+	go func() { _, _ = r.Invoke(context.Background(), []byte(`{"sleepMs":10000}`)) }()
+	time.Sleep(300 * time.Millisecond)
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if left := running(); len(left) != 0 {
+		t.Errorf("after Stop the bootstrap still runs: pids %v", left)
 	}
 }

@@ -184,7 +184,10 @@ func (r *RIE) LogTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// Stop kills the emulator and the bootstrap it runs (its process group, by PID).
+// Stop kills the emulator and the bootstrap it runs, by PID. aws-lambda-rie starts the
+// bootstrap in a process group of its own, so killing the emulator's group does not reach
+// it: its children are found first (in /proc) and killed too, and Stop waits until they
+// are gone.
 func (r *RIE) Stop() error {
 	if r == nil || r.cmd == nil || r.cmd.Process == nil {
 		return nil
@@ -194,12 +197,70 @@ func (r *RIE) Stop() error {
 		return nil
 	default:
 	}
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	pid := r.cmd.Process.Pid
+	kids := childPIDs(pid)
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	_ = r.cmd.Process.Kill()
+	for _, k := range kids {
+		_ = syscall.Kill(-k, syscall.SIGKILL)
+		_ = syscall.Kill(k, syscall.SIGKILL)
+	}
 	select {
 	case <-r.done:
 	case <-time.After(10 * time.Second):
-		return fmt.Errorf("aws-lambda-rie %s (pid %d) did not exit", r.Name, r.cmd.Process.Pid)
+		return fmt.Errorf("aws-lambda-rie %s (pid %d) did not exit", r.Name, pid)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, k := range kids {
+		for alive(k) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the bootstrap of %s (pid %d) did not exit", r.Name, k)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	return nil
+}
+
+// childPIDs lists the processes whose parent is pid (Linux /proc; none elsewhere).
+func childPIDs(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// alive reports whether pid still runs (a zombie counts as gone).
+func alive(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false // gone (or no /proc to wait with)
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }
