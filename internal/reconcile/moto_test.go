@@ -41,18 +41,18 @@ const motoRoutes = `{"version": 1, "routes": [
 
 // pushImage puts a one-layer image manifest (its layer makes its digest) under tag and
 // returns ECR's digest and imagePushedAt.
-func pushImage(t *testing.T, c *ecr.Client, tag, layer string) (string, time.Time) {
+func pushImage(t *testing.T, c *ecr.Client, repo, tag, layer string) (string, time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
 	  "config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":100,"digest":"sha256:%064d"},
 	  "layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":200,"digest":"sha256:%s"}]}`, 0, strings.Repeat(layer, 64))
-	out, err := c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("web"), ImageManifest: aws.String(manifest), ImageTag: aws.String(tag)})
+	out, err := c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: aws.String(manifest), ImageTag: aws.String(tag)})
 	if err != nil {
 		t.Fatalf("PutImage(%s): %v", tag, err)
 	}
 	d := aws.ToString(out.Image.ImageId.ImageDigest)
-	desc, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("web")})
+	desc, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(repo)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,10 +76,10 @@ func TestReconcileOnMoto(t *testing.T) {
 	if _, err := er.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("web")}); err != nil {
 		t.Fatal(err)
 	}
-	d1, _ := pushImage(t, er, "v1.0.0", "a")
+	d1, _ := pushImage(t, er, "web", "v1.0.0", "a")
 	time.Sleep(1100 * time.Millisecond) // moto's imagePushedAt has whole seconds
-	d2, pushed2 := pushImage(t, er, "v1.1.0", "b")
-	pushImage(t, er, "feature-x", "c") // newest, but no route matches its tag
+	d2, pushed2 := pushImage(t, er, "web", "v1.1.0", "b")
+	pushImage(t, er, "web", "feature-x", "c") // newest, but no route matches its tag
 	registry := awstest.Account(t) + ".dkr.ecr." + cfg.Region + ".amazonaws.com"
 
 	if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{
