@@ -502,6 +502,28 @@ func TestDeployStateMachine(t *testing.T) {
 			}
 			e.lockFree(t, "sm/boom")
 		})
+		t.Run("input resolve refuses", func(t *testing.T) {
+			t.Parallel()
+			for _, tc := range []struct {
+				name   string
+				input  any
+				source string
+			}{
+				{"bad request", map[string]any{"request": map[string]any{"source": "cli", "image": map[string]any{"repository": "ok"}}}, "cli"},
+				{"bad push", map[string]any{"source": "aws.ecr", "detail-type": "ECR Image Action", "detail": map[string]any{"action-type": "PUSH", "result": "SUCCESS", "repository-name": "ok", "image-tag": "v9", "image-digest": "sha256:nope"}}, "ecr-push"},
+			} {
+				arn := e.start(t, tc.input)
+				// The execution fails on purpose (the input was bad), after publishing the result.
+				if d := e.wait(t, arn); d.Status != sfntypes.ExecutionStatusFailed || aws.ToString(d.Error) != "greenlight.ResolveFailed" {
+					t.Fatalf("%s: execution %s: %s %s", tc.name, d.Status, aws.ToString(d.Error), aws.ToString(d.Cause))
+				}
+				rm := e.result(t, execName(arn)+"/resolve")
+				if r := rm.Result; r.Outcome != result.Failed || r.Reason == nil || r.Reason.Evidence == nil || r.Reason.Evidence.Error == nil ||
+					r.Reason.Evidence.Error.Name != "greenlight.Input" || r.Trigger.Source != tc.source {
+					t.Errorf("%s: result = %+v (reason %+v)", tc.name, r, r.Reason)
+				}
+			}
+		})
 	})
 	t.Logf("state machine scenarios ran in %s", time.Since(began).Round(time.Second))
 }

@@ -21,6 +21,9 @@ Patches (see shared reference local-toolchain.md §1.5-1.8):
 7. A scheduled rule without an event pattern matched every PutEvents event (and a Lambda target
    then raised NotImplementedError, HTTP 500 for the whole PutEvents); on AWS such a rule only
    runs on its schedule. It no longer matches events (moto never fires schedules either).
+8. The context object's $$.Execution.StartTime was a Python datetime (AWS gives an ISO 8601
+   string), so States.JsonToString of anything holding it failed with "Object of type
+   datetime is not JSON serializable". It is an ISO 8601 string, as on AWS.
 
 Nothing here changes what moto returns for any other call.
 """
@@ -228,6 +231,25 @@ def _sub_publish(self, message, message_id, subject=None, message_attributes=Non
 
 
 _sns_models.Subscription.publish = _sub_publish
+
+# 8. $$.Execution.StartTime as an ISO 8601 string.
+from moto.stepfunctions.parser.backend import execution_worker as _execution_worker  # noqa: E402
+
+_orig_environment = _execution_worker.ExecutionWorker._get_evaluation_environment
+
+
+def _environment(self):
+    env = _orig_environment(self)
+    ex = env.states.context_object.context_object_data["Execution"]
+    if isinstance(ex.get("StartTime"), datetime.datetime):
+        t = ex["StartTime"]
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=datetime.timezone.utc)
+        ex["StartTime"] = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return env
+
+
+_execution_worker.ExecutionWorker._get_evaluation_environment = _environment
 
 if __name__ == "__main__":
     from moto.server import main
