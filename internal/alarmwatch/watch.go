@@ -13,6 +13,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/greenlight-deploy/greenlight/internal/deploy"
 	"github.com/greenlight-deploy/greenlight/internal/ledger"
 	"github.com/greenlight-deploy/greenlight/internal/result"
 	"github.com/greenlight-deploy/greenlight/internal/workflow"
@@ -247,7 +248,7 @@ func (w *Watcher) During(ctx context.Context, job workflow.Job) (workflow.Job, e
 		triggered[n] = true
 	}
 	for _, n := range v.Record {
-		ev := w.evidence(ctx, log, found, n, firedStage(dep.Status, dep.Stage), DeploymentWindowFor(found[n], dep, job.StartedAt, now), triggered[n])
+		ev := w.evidence(ctx, log, found, n, deploy.AlarmStage(dep.Status, dep.Stage), DeploymentWindowFor(found[n], dep, job.StartedAt, now), triggered[n])
 		ws.Fired = append(ws.Fired, ev)
 	}
 	if v.Refresh {
@@ -270,21 +271,6 @@ func (w *Watcher) During(ctx context.Context, job workflow.Job) (workflow.Job, e
 		}
 	}
 	return job, nil
-}
-
-// firedStage is the stage an alarm seen now is reported as firing in: the deployment's
-// stage, except a stage a rollback re-enters (TEST_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT,
-// CLEAN_UP) while ECS rolls back: greenlight then first looked after ECS had already moved
-// the rollback on, so the stage the alarm fired in is not known ("" reports the time the
-// alarm has been in ALARM since instead).
-func firedStage(status, stage string) string {
-	if strings.HasPrefix(status, "ROLLBACK_") {
-		switch stage {
-		case "TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "CLEAN_UP":
-			return ""
-		}
-	}
-	return stage
 }
 
 // DeploymentWindowFor is the evidence window of an alarm seen during dep: from a few

@@ -1,6 +1,10 @@
 package deploy
 
-import "github.com/greenlight-deploy/greenlight/internal/result"
+import (
+	"strings"
+
+	"github.com/greenlight-deploy/greenlight/internal/result"
+)
 
 // Terminal reports whether an ECS ServiceDeploymentStatus is final.
 func Terminal(status string) bool {
@@ -29,4 +33,19 @@ func StatusOutcome(status string) result.Outcome {
 		return result.RolledBack
 	}
 	return result.Failed
+}
+
+// AlarmStage is the stage an alarm seen now is reported as firing in: the deployment's
+// stage, except a stage a rollback re-enters (TEST_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT,
+// CLEAN_UP) while ECS rolls back: greenlight then first looked after ECS had already moved
+// the rollback on, so the stage the alarm fired in is not known ("" — say since when the
+// alarm has been in ALARM instead).
+func AlarmStage(status, stage string) string {
+	if strings.HasPrefix(status, "ROLLBACK_") {
+		switch stage {
+		case "TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "CLEAN_UP":
+			return ""
+		}
+	}
+	return stage
 }

@@ -193,12 +193,13 @@ func fromECS(j workflow.Job, ev Evidence) *result.Reason {
 		return mk(result.KindAlarm, fmt.Sprintf("%s: alarm %s", rolled, fired[0].Summary()), extra...)
 	}
 	if len(d.TriggeredAlarms) > 0 {
+		at := deploy.AlarmStage(d.Status, d.Stage)
 		stage := ""
-		if d.Stage != "" {
-			stage = " during " + d.Stage
+		if at != "" {
+			stage = " during " + at
 		}
 		for _, n := range d.TriggeredAlarms {
-			evd.Alarms = append(evd.Alarms, result.AlarmEvidence{Name: n, State: "ALARM", Stage: d.Stage})
+			evd.Alarms = append(evd.Alarms, result.AlarmEvidence{Name: n, State: "ALARM", Stage: at})
 		}
 		return mk(result.KindAlarm, fmt.Sprintf("%s: alarm %s went to ALARM%s", rolled, strings.Join(d.TriggeredAlarms, ", "), stage))
 	}

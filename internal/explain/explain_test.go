@@ -80,3 +80,17 @@ func TestGreenlightRequestedRollbackIsSaid(t *testing.T) {
 		t.Fatalf("Reason claims greenlight asked for a rollback it did not: %+v", r)
 	}
 }
+
+// TestECSTriggeredAlarmAfterRollbackMovedOn: ECS reports the triggered alarm only once its
+// rollback is in CLEAN_UP; the reason must not say the alarm fired during CLEAN_UP.
+func TestECSTriggeredAlarmAfterRollbackMovedOn(t *testing.T) {
+	j := workflow.Job{Deployment: &workflow.DeploymentState{Status: "ROLLBACK_SUCCESSFUL", Done: true, Stage: "CLEAN_UP", TriggeredAlarms: []string{"web-5xx-rate"}}}
+	r := explain.Reason(j, explain.Evidence{})
+	if r.Kind != result.KindAlarm || strings.Contains(r.Summary, "CLEAN_UP") || !strings.Contains(r.Summary, "web-5xx-rate went to ALARM") {
+		t.Fatalf("Reason = %+v", r)
+	}
+	j.Deployment.Status, j.Deployment.Stage = "IN_PROGRESS", "BAKE_TIME"
+	if r := explain.Reason(j, explain.Evidence{}); !strings.Contains(r.Summary, "during BAKE_TIME") {
+		t.Fatalf("while ECS still deploys, the stage is known: %+v", r)
+	}
+}
