@@ -5,29 +5,18 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/greenlight-deploy/greenlight/internal/awsenv"
 	"github.com/greenlight-deploy/greenlight/internal/deploy"
+	"github.com/greenlight-deploy/greenlight/internal/lambdamain"
 	"github.com/greenlight-deploy/greenlight/internal/ledger"
 	"github.com/greenlight-deploy/greenlight/internal/workflow"
 )
 
-func main() {
-	log := lambdacontext.NewLogger()
-	slog.SetDefault(log)
-	h, err := build(context.Background(), os.Getenv, log)
-	if err != nil {
-		log.Error("check cannot start", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdamain.Run("check", build) }
 
 func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (func(context.Context, workflow.Call) (workflow.Job, error), error) {
 	cfg, err := deploy.ConfigFromEnv(getenv, false)

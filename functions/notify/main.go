@@ -6,11 +6,8 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -18,21 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/greenlight-deploy/greenlight/internal/awsenv"
+	"github.com/greenlight-deploy/greenlight/internal/lambdamain"
 	"github.com/greenlight-deploy/greenlight/internal/ledger"
 	"github.com/greenlight-deploy/greenlight/internal/notify"
 	"github.com/greenlight-deploy/greenlight/internal/routes"
 )
 
-func main() {
-	log := lambdacontext.NewLogger()
-	slog.SetDefault(log)
-	h, err := build(context.Background(), os.Getenv, log)
-	if err != nil {
-		log.Error("notify cannot start", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdamain.Run("notify", build) }
 
 // build reads the configuration, makes the clients (once per process: the HTTP client and
 // the secret cache live across invocations) and returns the handler.

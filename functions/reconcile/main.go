@@ -6,11 +6,8 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -18,21 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/greenlight-deploy/greenlight/internal/awsenv"
+	"github.com/greenlight-deploy/greenlight/internal/lambdamain"
 	"github.com/greenlight-deploy/greenlight/internal/ledger"
 	"github.com/greenlight-deploy/greenlight/internal/reconcile"
 	"github.com/greenlight-deploy/greenlight/internal/routes"
 )
 
-func main() {
-	log := lambdacontext.NewLogger()
-	slog.SetDefault(log)
-	h, err := build(context.Background(), os.Getenv, log)
-	if err != nil {
-		log.Error("reconcile cannot start", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { lambdamain.Run("reconcile", build) }
 
 // build wires the handler. The event (an EventBridge scheduled event, or {} by hand) carries
 // nothing the run needs.
