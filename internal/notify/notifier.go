@@ -383,22 +383,12 @@ func (n *Notifier) deliverAmazonQ(ctx context.Context, log *slog.Logger, r resul
 	return n.settle(ctx, log, settlement{result: r, raw: raw, channel: AmazonQChannel, channelType: "amazon-q", err: err})
 }
 
-// messageAttributes mirror the result topic's, so a subscription filter policy on the chat
-// topic (for example outcome ≠ SUCCEEDED) works the same way.
+// messageAttributes are the result topic's (result.Attributes), so a subscription filter
+// policy on the chat topic (for example outcome ≠ SUCCEEDED) works the same way.
 func messageAttributes(r result.Result) map[string]snstypes.MessageAttributeValue {
 	attrs := map[string]snstypes.MessageAttributeValue{}
-	add := func(k, v string) {
-		if v != "" {
-			attrs[k] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-		}
-	}
-	add("outcome", string(r.Outcome))
-	add("cluster", r.Cluster)
-	add("service", r.Service)
-	add("route", r.Route)
-	add("environment", r.Environment)
-	if r.Reason != nil {
-		add("reasonKind", string(r.Reason.Kind))
+	for k, v := range r.Attributes() {
+		attrs[k] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 	}
 	return attrs
 }

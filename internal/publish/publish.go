@@ -302,19 +302,14 @@ func fit(r *result.Result) {
 // Attributes are the SNS message attributes subscribers filter on; empty values are left
 // out (SNS rejects them).
 func Attributes(r result.Result) map[string]snstypes.MessageAttributeValue {
-	attrs := map[string]snstypes.MessageAttributeValue{}
-	add := func(k, v string) {
-		if v != "" {
-			attrs[k] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-		}
-	}
-	add("outcome", string(r.Outcome))
-	add("cluster", r.Cluster)
-	add("service", r.Service)
-	add("route", r.Route)
-	add("environment", r.Environment)
-	if r.Reason != nil {
-		add("reasonKind", string(r.Reason.Kind))
+	return SNSAttributes(r.Attributes())
+}
+
+// SNSAttributes turns string attributes into SNS message attributes.
+func SNSAttributes(in map[string]string) map[string]snstypes.MessageAttributeValue {
+	attrs := make(map[string]snstypes.MessageAttributeValue, len(in))
+	for k, v := range in {
+		attrs[k] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 	}
 	return attrs
 }

@@ -166,6 +166,27 @@ type Result struct {
 	Links    Links    `json:"links"`
 }
 
+// Attributes are the result's filterable attributes, as the SNS topics carry them for
+// subscription filter policies: outcome, cluster, service, route, environment and
+// reasonKind. Empty values are left out (SNS rejects them).
+func (r Result) Attributes() map[string]string {
+	attrs := map[string]string{}
+	add := func(k, v string) {
+		if v != "" {
+			attrs[k] = v
+		}
+	}
+	add("outcome", string(r.Outcome))
+	add("cluster", r.Cluster)
+	add("service", r.Service)
+	add("route", r.Route)
+	add("environment", r.Environment)
+	if r.Reason != nil {
+		add("reasonKind", string(r.Reason.Kind))
+	}
+	return attrs
+}
+
 // Reason explains a non-success outcome. Summary is one line, in words, with numbers:
 // "GET /health on 10.0.1.23:8080 returned 500 'FAIL' in 12 ms".
 type Reason struct {

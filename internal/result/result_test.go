@@ -106,3 +106,17 @@ func TestResultJSONContract(t *testing.T) {
 		t.Errorf("reason JSON = %v", reason)
 	}
 }
+
+func TestAttributes(t *testing.T) {
+	r := Result{Outcome: RolledBack, Cluster: "prod", Service: "web", Route: "web-prod", Reason: &Reason{Kind: KindAlarm}}
+	got := r.Attributes()
+	want := map[string]string{"outcome": "ROLLED_BACK", "cluster": "prod", "service": "web", "route": "web-prod", "reasonKind": "ALARM"}
+	if len(got) != len(want) {
+		t.Fatalf("Attributes() = %v; want %v (empty values left out)", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("Attributes()[%s] = %q; want %q", k, got[k], v)
+		}
+	}
+}
