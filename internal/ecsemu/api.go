@@ -95,6 +95,11 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
+	if e.throttle.decide(op) {
+		writeError(w, throttledError)
+		e.log.Info("ecs emulator: throttled (fault injection)", "operation", op)
+		return
+	}
 	h := e.handler(op)
 	var out any
 	if h == nil {

@@ -57,6 +57,7 @@ type Emulator struct {
 	families    map[string]int
 	ips         *ipPool
 	metrics     *metricStore
+	throttle    *throttler
 }
 
 // New starts an emulator: its ECS endpoint listens at once, the metric publisher runs in
@@ -80,6 +81,7 @@ func New(ctx context.Context, opts Options) (*Emulator, error) {
 		clusters:    map[string]bool{},
 		taskDefs:    map[string]*taskDefinitionWire{},
 		families:    map[string]int{},
+		throttle:    newThrottler(opts.Throttle),
 	}
 	e.cw, e.elb, e.inv = opts.CloudWatch, opts.ELB, opts.Invoker
 	if opts.AWS != nil {

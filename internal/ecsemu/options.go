@@ -76,6 +76,10 @@ type Options struct {
 
 	// Choices settles what reference/ecs-bluegreen.md leaves [UNCONFIRMED].
 	Choices Choices
+
+	// Throttle, when set, answers a share of the HTTP calls with ThrottlingException (a
+	// fault injection; see Throttle). Nil: nothing is throttled.
+	Throttle *Throttle
 }
 
 // FirstDeployment says how the deployment CreateService starts is run.
@@ -191,6 +195,9 @@ func (o *Options) setDefaults() error {
 		}
 	}
 	o.Upstream = strings.TrimRight(o.Upstream, "/")
+	if err := o.Throttle.validate(); err != nil {
+		return err
+	}
 	c := &o.Choices
 	if c.FirstDeployment == "" {
 		c.FirstDeployment = FirstDeploymentDirect
