@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -94,5 +95,29 @@ func TestThrottleValidation(t *testing.T) {
 		if _, err := New(context.Background(), Options{Throttle: th}); err == nil || !strings.Contains(err.Error(), "Throttle") {
 			t.Errorf("New with %+v = %v; want an error naming Throttle", th, err)
 		}
+	}
+}
+
+// TestServiceTaskDefinition: the service's task definition follows a successful
+// deployment and returns to the source after a rollback.
+func TestServiceTaskDefinition(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	cluster, name := h.create(svcSpec{desired: 1, bake: 1, hooks: []ecstypes.DeploymentLifecycleHook{lambdaHook(ecstypes.DeploymentLifecycleHookStagePostScaleUp)}})
+	blue, err := h.em.ServiceTaskDefinition(cluster, name)
+	if err != nil || blue == "" {
+		t.Fatalf("ServiceTaskDefinition = %q, %v", blue, err)
+	}
+	r := h.wait(h.deploy(name, map[string]string{"VERSION": "green"}))
+	green, _ := h.em.ServiceTaskDefinition(cluster, name)
+	if r.Status != StatusSuccessful || green == blue {
+		t.Fatalf("after a %s deployment the service runs %s (blue was %s); want the new revision", r.Status, green, blue)
+	}
+	h.setScript(func(hookEvent, bool, int) string { return `{"hookStatus":"FAILED"}` })
+	r = h.wait(h.deploy(name, map[string]string{"VERSION": "bad"}))
+	if got, _ := h.em.ServiceTaskDefinition(cluster, name); r.Status != StatusRollbackSuccessful || got != green {
+		t.Errorf("after a %s deployment the service runs %s; want %s again", r.Status, got, green)
+	}
+	if _, err := h.em.ServiceTaskDefinition(cluster, "nope"); err == nil {
+		t.Error("ServiceTaskDefinition of an unknown service: no error")
 	}
 }

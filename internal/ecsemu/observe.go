@@ -293,3 +293,16 @@ func (e *Emulator) Tasks(cluster, service string) ([]TaskInfo, error) {
 	}
 	return out, nil
 }
+
+// ServiceTaskDefinition is the task definition the service runs now (DescribeServices'
+// taskDefinition): the target of its last successful deployment, or the source again
+// after a rollback.
+func (e *Emulator) ServiceTaskDefinition(cluster, service string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.services[svcKey(cluster, service)]
+	if s == nil {
+		return "", fmt.Errorf("ecsemu: no service %s in cluster %s", service, cluster)
+	}
+	return s.taskDef, nil
+}
