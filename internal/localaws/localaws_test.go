@@ -3,6 +3,7 @@ package localaws_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -40,23 +41,6 @@ func TestLambdaThroughMotoAndStepFunctions(t *testing.T) {
 	}
 	defer m.Stop()
 
-	rie, err := localaws.InstallRIE(ctx, filepath.Join("..", "..", ".bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./internal/localaws/testdata/echo", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := localaws.StartRIE(ctx, localaws.RIEOptions{RIEPath: rie, Bootstrap: boot, Name: "echo", Env: []string{"AWS_ENDPOINT_URL=" + m.URL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Stop()
-	if err := m.RouteLambda("echo", r.URL); err != nil {
-		t.Fatal(err)
-	}
-
 	cfg, err := localaws.Config(ctx, m.URL, "")
 	if err != nil {
 		t.Fatal(err)
@@ -65,17 +49,23 @@ func TestLambdaThroughMotoAndStepFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zipped, err := localaws.ZipBootstrap(boot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lc := lambda.NewFromConfig(cfg)
-	fn, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{
-		FunctionName: aws.String("echo"), Role: role.Role.Arn, Runtime: "provided.al2023", Handler: aws.String("bootstrap"),
-		Code: &lambdatypes.FunctionCode{ZipFile: zipped},
+	// StartFunction: the bootstrap built, run under aws-lambda-rie, created in moto, routed.
+	fn, err := localaws.StartFunction(ctx, localaws.FunctionOptions{
+		ModuleDir: filepath.Join("..", ".."), Package: "./internal/localaws/testdata/echo", Name: "echo", BuildDir: t.TempDir(),
+		Env: []string{"AWS_ENDPOINT_URL=" + m.URL}, Moto: m, RoleARN: aws.ToString(role.Role.Arn),
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	defer fn.Stop()
+	lc := lambda.NewFromConfig(cfg)
+	got, err := lc.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("echo")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got.Configuration; aws.ToString(c.FunctionArn) != fn.ARN || fn.ARN == "" || c.Runtime != lambdatypes.RuntimeProvidedal2023 ||
+		aws.ToString(c.Handler) != "bootstrap" || len(c.Architectures) != 1 || c.Architectures[0] != lambdatypes.ArchitectureArm64 || aws.ToInt32(c.Timeout) != 60 {
+		t.Errorf("GetFunction(echo) = %+v; want ARN %s, provided.al2023, bootstrap, arm64, 60 s", c, fn.ARN)
 	}
 	out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("echo"), Payload: []byte(`{"a":1}`)})
 	if err != nil {
@@ -85,7 +75,7 @@ func TestLambdaThroughMotoAndStepFunctions(t *testing.T) {
 		t.Fatalf("Invoke(echo) = %s; want the echoed input", out.Payload)
 	}
 
-	def := `{"StartAt":"Call","States":{"Call":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Parameters":{"FunctionName":"` + *fn.FunctionArn + `","Payload.$":"$"},"OutputPath":"$.Payload","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.error","Next":"Caught"}],"End":true},"Caught":{"Type":"Pass","End":true}}}`
+	def := `{"StartAt":"Call","States":{"Call":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Parameters":{"FunctionName":"` + fn.ARN + `","Payload.$":"$"},"OutputPath":"$.Payload","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.error","Next":"Caught"}],"End":true},"Caught":{"Type":"Pass","End":true}}}`
 	sc := sfn.NewFromConfig(cfg)
 	sm, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("sm"), Definition: aws.String(def), RoleArn: role.Role.Arn})
 	if err != nil {
@@ -244,17 +234,15 @@ func TestRIEStopEndsTheBootstrap(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rie, err := localaws.InstallRIE(ctx, filepath.Join("..", "..", ".bin"))
+	// Without a BuildDir, StartFunction builds in a directory of its own that Stop removes;
+	// without Moto, the function is reached through Invoke only.
+	r, err := localaws.StartFunction(ctx, localaws.FunctionOptions{ModuleDir: filepath.Join("..", ".."), Package: "./internal/localaws/testdata/echo", Name: "echo"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./internal/localaws/testdata/echo", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := localaws.StartRIE(ctx, localaws.RIEOptions{RIEPath: rie, Bootstrap: boot, Name: "echo"})
-	if err != nil {
-		t.Fatal(err)
+	boot := r.Bootstrap
+	if r.ARN != "" {
+		t.Errorf("ARN = %q without Moto; want none", r.ARN)
 	}
 	if out, err := r.Invoke(ctx, []byte(`{"a":1}`)); err != nil || !strings.Contains(string(out), "echoed") {
 		t.Fatalf("Invoke = %s, %v", out, err)
@@ -282,5 +270,65 @@ func TestRIEStopEndsTheBootstrap(t *testing.T) {
 	}
 	if left := running(); len(left) != 0 {
 		t.Errorf("after Stop the bootstrap still runs: pids %v", left)
+	}
+	if _, err := os.Stat(boot); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Stop the build directory is still there: stat %s: %v", boot, err)
+	}
+}
+
+// TestFunctionOptionsRejected: StartFunction names every missing option, and the fix,
+// before it builds or starts anything.
+func TestFunctionOptionsRejected(t *testing.T) {
+	m := &localaws.Moto{URL: "http://127.0.0.1:9"}
+	tests := []struct {
+		name string
+		o    localaws.FunctionOptions
+		want []string
+	}{
+		{"empty", localaws.FunctionOptions{}, []string{"ModuleDir", "Package", "Name"}},
+		{"no package", localaws.FunctionOptions{ModuleDir: ".", Name: "f"}, []string{"Package (for example ./functions/notify) or Bootstrap"}},
+		{"moto without a role", localaws.FunctionOptions{ModuleDir: ".", Package: "./x", Name: "f", Moto: m}, []string{"RoleARN", "CreateRole"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := localaws.StartFunction(context.Background(), tt.o)
+			if !errors.Is(err, localaws.ErrFunctionOptions) || f != nil {
+				t.Fatalf("StartFunction(%+v) = %v, %v; want nil, ErrFunctionOptions", tt.o, f, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("StartFunction(%+v) = %q; want it to name %q", tt.o, err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestBuildBootstraps: one go build for several packages puts each bootstrap where
+// BuildBootstrap would, and refuses two packages whose bootstraps would collide.
+func TestBuildBootstraps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds bootstraps")
+	}
+	ctx := context.Background()
+	out := t.TempDir()
+	pkgs := []string{"./internal/localaws/testdata/echo", "./internal/localaws/testdata/fail"}
+	paths, err := localaws.BuildBootstraps(ctx, filepath.Join("..", ".."), pkgs, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range pkgs {
+		want := filepath.Join(out, filepath.Base(p), "bootstrap")
+		st, err := os.Stat(want)
+		if len(paths) != len(pkgs) || paths[i] != want || err != nil || st.Mode()&0o111 == 0 {
+			t.Errorf("BuildBootstraps(%v)[%d] = %v (stat %v, %v); want the executable %s", pkgs, i, paths, st, err, want)
+		}
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != len(pkgs) {
+		t.Errorf("BuildBootstraps left %d entries in its output directory; want %d", len(entries), len(pkgs))
+	}
+	_, err = localaws.BuildBootstraps(ctx, filepath.Join("..", ".."), []string{"./functions/echo", "./internal/localaws/testdata/echo"}, out)
+	if err == nil || !strings.Contains(err.Error(), "echo/bootstrap") {
+		t.Errorf("BuildBootstraps of two packages named echo = %v; want an error naming echo/bootstrap", err)
 	}
 }

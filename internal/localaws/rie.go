@@ -45,13 +45,65 @@ func InstallRIE(ctx context.Context, binDir string) (string, error) {
 // for this machine's architecture so it can run here. It returns the binary's path.
 func BuildBootstrap(ctx context.Context, moduleDir, pkg, outDir string) (string, error) {
 	out := filepath.Join(outDir, filepath.Base(pkg), "bootstrap")
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
-	cmd.Dir = moduleDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-	if b, err := cmd.CombinedOutput(); err != nil {
+	if b, err := goBuild(ctx, moduleDir, out, pkg); err != nil {
 		return "", fmt.Errorf("build %s: %w: %s", pkg, err, b)
 	}
 	return out, nil
+}
+
+// BuildBootstraps builds several Lambdas as BuildBootstrap does, in one go build (which
+// links them in parallel and loads the packages once), and returns their bootstraps' paths
+// in the order of pkgs: outDir/<package base>/bootstrap. The packages' last path elements
+// must differ.
+func BuildBootstraps(ctx context.Context, moduleDir string, pkgs []string, outDir string) ([]string, error) {
+	seen := map[string]string{}
+	for _, p := range pkgs {
+		if other, dup := seen[filepath.Base(p)]; dup {
+			return nil, fmt.Errorf("build %s and %s: both bootstraps would be %s/bootstrap: build them into different directories", other, p, filepath.Base(p))
+		}
+		seen[filepath.Base(p)] = p
+	}
+	if len(pkgs) == 0 {
+		return nil, nil
+	}
+	// go build -o <dir>/ names each binary after its package; each then moves to
+	// <base>/bootstrap, a directory of the same name.
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(outDir, ".build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if tmp, err = filepath.Abs(tmp); err != nil { // go build runs in moduleDir
+		return nil, err
+	}
+	if b, err := goBuild(ctx, moduleDir, tmp+string(filepath.Separator), pkgs...); err != nil {
+		return nil, fmt.Errorf("build %s: %w: %s", strings.Join(pkgs, " "), err, b)
+	}
+	paths := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		base := filepath.Base(p)
+		paths[i] = filepath.Join(outDir, base, "bootstrap")
+		if err := os.MkdirAll(filepath.Dir(paths[i]), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(filepath.Join(tmp, base), paths[i]); err != nil {
+			return nil, err
+		}
+	}
+	return paths, nil
+}
+
+// goBuild runs go build for provided.al2023 on this machine's architecture, writing to out
+// (a file, or a directory when out ends with a separator), and returns its output.
+func goBuild(ctx context.Context, moduleDir, out string, pkgs ...string) ([]byte, error) {
+	args := append([]string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = moduleDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	return cmd.CombinedOutput()
 }
 
 // RIE is one aws-lambda-rie process running one bootstrap. Invoke serializes requests:
