@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -77,4 +78,55 @@ func DefaultAccountConfig(t testing.TB) aws.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// StartFunction builds a function's bootstrap and runs it under aws-lambda-rie for the test
+// (localaws.StartFunction; with o.Moto, also as a Lambda function in moto). It fails the
+// test on error, and stops the function when the test ends, after logging the end of its
+// log if the test failed. Defaults: o.ModuleDir is the module's root (found from the working
+// directory), o.BuildDir a directory of the test's own. With -short it skips.
+func StartFunction(t testing.TB, o localaws.FunctionOptions) *localaws.Function {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs a bootstrap under aws-lambda-rie; skipped with -short")
+	}
+	if o.ModuleDir == "" {
+		o.ModuleDir = ModuleDir(t)
+	}
+	if o.BuildDir == "" {
+		o.BuildDir = t.TempDir()
+	}
+	f, err := localaws.StartFunction(context.Background(), o)
+	if err != nil {
+		t.Fatalf("start function %s: %v", o.Name, err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s log:\n%s", o.Name, f.LogTail(40))
+		}
+		if err := f.Stop(); err != nil {
+			t.Errorf("stop function %s: %v", o.Name, err)
+		}
+	})
+	return f
+}
+
+// ModuleDir returns the root of the Go module the test runs in: the nearest directory
+// above the working directory (the test's package) that holds go.mod.
+func ModuleDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }
