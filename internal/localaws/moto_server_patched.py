@@ -24,6 +24,14 @@ Patches (see shared reference local-toolchain.md §1.5-1.8):
 8. The context object's $$.Execution.StartTime was a Python datetime (AWS gives an ISO 8601
    string), so States.JsonToString of anything holding it failed with "Object of type
    datetime is not JSON serializable". It is an ISO 8601 string, as on AWS.
+9. The asynchronous SNS deliveries of patch 6 honour the function's event invoke config as
+   Lambda does: a function error is retried MaximumRetryAttempts times (default 2), after
+   1 and 2 minutes, times $MOTO_LAMBDA_ASYNC_RETRY_SCALE (default 1; the rehearsal compresses
+   them), then the OnFailure destination (an SQS queue) gets Lambda's invocation record
+   (condition RetriesExhausted, the request and the error response). Before, a failed
+   delivery was dropped. And an aws-lambda-rie that answers an invocation with an error
+   status (502 when the runtime died mid-invocation) passes its Runtime.ExitError body
+   through, instead of a generic "unreachable" error.
 
 Nothing here changes what moto returns for any other call.
 """
@@ -132,6 +140,19 @@ def _invoke(self, function_name, qualifier, body, headers, response_headers):
         try:
             with urllib.request.urlopen(req, timeout=900) as resp:
                 payload, err_type = resp.read(), resp.headers.get("Error-Type")
+        except urllib.error.HTTPError as e:
+            # 9. aws-lambda-rie answers 502 with {"errorType": "Runtime.ExitError", ...} when
+            # the runtime exits mid-invocation: pass its error through, as Lambda does.
+            body = e.read()
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                doc = None
+            response_headers["x-amz-function-error"] = "Unhandled"
+            if isinstance(doc, dict) and "errorType" in doc:
+                return body
+            return json.dumps({"errorType": "Runtime.ExitError",
+                               "errorMessage": "lambda emulator for %s answered HTTP %d: %s" % (name, e.code, body[:200].decode(errors="replace"))}).encode()
         except (urllib.error.URLError, ConnectionError) as e:
             # The emulator is gone (killed mid-invocation): report it as AWS reports a crashed runtime.
             response_headers["x-amz-function-error"] = "Unhandled"
@@ -206,15 +227,82 @@ def _sns_event(sub, message, message_id, subject, message_attributes):
                 "MessageAttributes": attrs}}]}
 
 
-def _deliver_sns(name, target, payload):
-    req = urllib.request.Request(target + "/2015-03-31/functions/function/invocations",
-                                 data=json.dumps(payload).encode(), method="POST")
+def _invoke_async_once(name, target, data):
+    """One asynchronous invocation: (status code, payload, function error or None)."""
+    req = urllib.request.Request(target + "/2015-03-31/functions/function/invocations", data=data, method="POST")
     with _lock_for(name):
         try:
             with urllib.request.urlopen(req, timeout=900) as resp:
-                resp.read()
+                payload, err_type = resp.read(), resp.headers.get("Error-Type")
+        except urllib.error.HTTPError as e:
+            return 200, e.read(), "Unhandled"
         except (urllib.error.URLError, ConnectionError) as e:
-            sys.stderr.write("greenlight: SNS delivery to %s failed: %s\n" % (name, e))
+            return 200, json.dumps({"errorType": "Runtime.ExitError", "errorMessage": str(e)}).encode(), "Unhandled"
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        doc = None
+    if err_type or (isinstance(doc, dict) and set(doc) >= {"errorMessage", "errorType"}):
+        return 200, payload, "Unhandled"
+    return 200, payload, None
+
+
+def _async_config(function_arn):
+    """(MaximumRetryAttempts, OnFailure destination ARN or None) of the function."""
+    from moto.awslambda.utils import get_backend as _lambda_backend
+    arn = parse_arn(function_arn)
+    name = function_arn.split(":function:")[-1].split(":")[0]
+    try:
+        fn = _lambda_backend(arn.account, arn.region).get_function(name)
+    except Exception:  # noqa: BLE001 - an unknown function has the defaults
+        return 2, None
+    if not fn.event_invoke_config:
+        return 2, None
+    c = fn.event_invoke_config[0].config
+    dest = (c.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
+    return int(c.get("MaximumRetryAttempts", 2)), dest
+
+
+_ASYNC_DELAYS = (60.0, 120.0)  # Lambda's waits before the second and third attempts
+
+
+def _deliver_sns(name, target, payload, function_arn=None):
+    import time
+    data = json.dumps(payload).encode()
+    retries, dest = _async_config(function_arn) if function_arn else (0, None)
+    scale = float(os.environ.get("MOTO_LAMBDA_ASYNC_RETRY_SCALE", "1") or "1")
+    attempt = 0
+    while True:
+        attempt += 1
+        status, body, func_err = _invoke_async_once(name, target, data)
+        if func_err is None:
+            return
+        sys.stderr.write("greenlight: asynchronous invocation %d of %s failed: %s\n" % (attempt, name, body[:300]))
+        if attempt > retries:
+            break
+        time.sleep(_ASYNC_DELAYS[min(attempt - 1, len(_ASYNC_DELAYS) - 1)] * scale)
+    if not dest:
+        return
+    try:
+        response = json.loads(body)
+    except ValueError:
+        response = body.decode(errors="replace")
+    t = _dt.datetime.now(_dt.timezone.utc)
+    record = {
+        "version": "1.0",
+        "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000),
+        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": function_arn + ":$LATEST",
+                           "condition": "RetriesExhausted", "approximateInvokeCount": attempt},
+        "requestPayload": payload,
+        "responseContext": {"statusCode": status, "executedVersion": "$LATEST", "functionError": func_err},
+        "responsePayload": response,
+    }
+    d = parse_arn(dest)
+    if d.service != "sqs":
+        sys.stderr.write("greenlight: on-failure destination %s is not an SQS queue; not delivered\n" % dest)
+        return
+    from moto.sqs.models import sqs_backends
+    sqs_backends[d.account][d.region].send_message(dest.split(":")[-1], json.dumps(record))
 
 
 def _sub_publish(self, message, message_id, subject=None, message_attributes=None, *a, **kw):
@@ -225,7 +313,7 @@ def _sub_publish(self, message, message_id, subject=None, message_attributes=Non
             if self._filter_policy_matcher is not None and not self._filter_policy_matcher.matches(message_attributes, message):
                 return None
             payload = _sns_event(self, message, message_id, subject, message_attributes)
-            threading.Thread(target=_deliver_sns, args=(name, target, payload), daemon=True).start()
+            threading.Thread(target=_deliver_sns, args=(name, target, payload, self.endpoint), daemon=True).start()
             return None
     return _orig_sub_publish(self, message, message_id, subject, message_attributes, *a, **kw)
 
