@@ -15,7 +15,8 @@ import (
 
 // FunctionOptions configures StartFunction.
 type FunctionOptions struct {
-	// ModuleDir is the root of the Go module that holds Package (where go.mod is). Required.
+	// ModuleDir is the root of the Go module that holds Package (where go.mod is). Required,
+	// unless Bootstrap and RIEPath are both set.
 	ModuleDir string
 	// Package is the function's main package, relative to ModuleDir, for example
 	// ./functions/notify. Required unless Bootstrap is set.
@@ -35,7 +36,8 @@ type FunctionOptions struct {
 	// log, <Name>.log, goes beside the bootstrap. Default: a new temporary directory, which
 	// Stop removes.
 	BuildDir string
-	// RIEPath is the aws-lambda-rie binary; default InstallRIE(ModuleDir/.bin).
+	// RIEPath is the aws-lambda-rie binary; default InstallRIE(ModuleDir/.bin). Callers that
+	// start several functions at once install it first and set it: concurrent installs race.
 	RIEPath string
 
 	// Moto, when set, also makes the function a Lambda function there: CreateFunction with
@@ -69,7 +71,7 @@ var ErrFunctionOptions = errors.New("localaws: bad FunctionOptions")
 
 func (o FunctionOptions) validate() error {
 	var missing []string
-	if o.ModuleDir == "" {
+	if o.ModuleDir == "" && (o.Bootstrap == "" || o.RIEPath == "") {
 		missing = append(missing, "ModuleDir (the Go module's root, where go.mod is)")
 	}
 	if o.Package == "" && o.Bootstrap == "" {
