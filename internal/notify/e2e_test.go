@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -105,15 +104,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The notifier: the real bootstrap under aws-lambda-rie.
-	rie, err := localaws.InstallRIE(ctx, filepath.Join("..", "..", ".bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./functions/notify", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fn, err := localaws.StartRIE(ctx, localaws.RIEOptions{RIEPath: rie, Bootstrap: boot, Name: "notify", Timeout: 30 * time.Second, Env: []string{
+	fn := awstest.StartFunction(t, localaws.FunctionOptions{Package: "./functions/notify", Name: "notify", Timeout: 30 * time.Second, Env: []string{
 		"AWS_ENDPOINT_URL=" + m.URL,
 		"AWS_LAMBDA_LOG_FORMAT=JSON",
 		"ROUTES_PARAMETER=/greenlight/e2e-routes",
@@ -121,10 +112,6 @@ func TestEndToEnd(t *testing.T) {
 		"CHAT_TOPIC_ARN=" + chatTopic,
 		"DLQ_URL=" + dlq,
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fn.Stop()
 
 	// The result topic, with an HTTP subscription to a local receiver that hands each
 	// notification to the test.

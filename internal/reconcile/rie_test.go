@@ -88,16 +88,8 @@ func TestBootstrapUnderRIE(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rieBin, err := localaws.InstallRIE(ctx, filepath.Join("..", "..", ".bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./functions/reconcile", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rie, err := localaws.StartRIE(ctx, localaws.RIEOptions{
-		RIEPath: rieBin, Bootstrap: boot, Name: "reconcile", Timeout: 60 * time.Second,
+	rie := awstest.StartFunction(t, localaws.FunctionOptions{
+		Package: "./functions/reconcile", Name: "reconcile", Timeout: 60 * time.Second,
 		Env: []string{
 			"AWS_ENDPOINT_URL=" + m.URL,
 			"ROUTES_PARAMETER=" + param,
@@ -107,10 +99,6 @@ func TestBootstrapUnderRIE(t *testing.T) {
 			"AWS_LAMBDA_LOG_FORMAT=JSON",
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rie.Stop()
 
 	event, err := os.ReadFile(filepath.Join("..", "..", "events", "reconcile", "scheduled.json"))
 	if err != nil {

@@ -75,16 +75,8 @@ func TestBootstrapUnderRIE(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rieBin, err := localaws.InstallRIE(ctx, filepath.Join("..", "..", ".bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./functions/smoketest", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rie, err := localaws.StartRIE(ctx, localaws.RIEOptions{
-		RIEPath: rieBin, Bootstrap: boot, Name: "smoketest", Timeout: 30 * time.Second,
+	rie := awstest.StartFunction(t, localaws.FunctionOptions{
+		Package: "./functions/smoketest", Name: "smoketest", Timeout: 30 * time.Second,
 		Env: []string{
 			"AWS_ENDPOINT_URL=" + m.URL,
 			"ROUTES_PARAMETER=" + param,
@@ -94,10 +86,6 @@ func TestBootstrapUnderRIE(t *testing.T) {
 			"AWS_LAMBDA_LOG_FORMAT=JSON",
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rie.Stop()
 
 	invoke := func(sample string, edit func(map[string]any)) smoketest.HookResponse {
 		t.Helper()
