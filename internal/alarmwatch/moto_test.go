@@ -11,6 +11,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/greenlight-deploy/greenlight/internal/alarmwatch/alarmtest"
 	"github.com/greenlight-deploy/greenlight/internal/awsenv"
 	"github.com/greenlight-deploy/greenlight/internal/awstest"
 	"github.com/greenlight-deploy/greenlight/internal/ledger"
@@ -45,51 +46,6 @@ func motoLedger(t *testing.T) *ledger.Table {
 	return ledger.New(db, "ledger")
 }
 
-var albDims = []cwtypes.Dimension{
-	{Name: aws.String("LoadBalancer"), Value: aws.String("app/web/0123456789abcdef")},
-	{Name: aws.String("TargetGroup"), Value: aws.String("targetgroup/web-a/0123456789abcdef")},
-}
-
-// putPlainAlarm creates "HTTPCode_Target_5XX_Count Sum > 10 for 2 of 3 minutes".
-func putPlainAlarm(t *testing.T, cw *cloudwatch.Client, name string) {
-	t.Helper()
-	_, err := cw.PutMetricAlarm(context.Background(), &cloudwatch.PutMetricAlarmInput{
-		AlarmName: aws.String(name), Namespace: aws.String("AWS/ApplicationELB"), MetricName: aws.String("HTTPCode_Target_5XX_Count"),
-		Dimensions: albDims, Statistic: cwtypes.StatisticSum, Period: aws.Int32(60), EvaluationPeriods: aws.Int32(3), DatapointsToAlarm: aws.Int32(2),
-		Threshold: aws.Float64(10), ComparisonOperator: cwtypes.ComparisonOperatorGreaterThanThreshold, TreatMissingData: aws.String("notBreaching"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// putRateAlarm creates the recommended 5xx-rate alarm across both target groups
-// (reference §6): metric math with FILL and IF.
-func putRateAlarm(t *testing.T, cw *cloudwatch.Client, name string) {
-	t.Helper()
-	stat := func(id, metric, tg string) cwtypes.MetricDataQuery {
-		return cwtypes.MetricDataQuery{Id: aws.String(id), ReturnData: aws.Bool(false), MetricStat: &cwtypes.MetricStat{
-			Period: aws.Int32(60), Stat: aws.String("Sum"), Metric: &cwtypes.Metric{Namespace: aws.String("AWS/ApplicationELB"), MetricName: aws.String(metric),
-				Dimensions: []cwtypes.Dimension{albDims[0], {Name: aws.String("TargetGroup"), Value: aws.String(tg)}}}}}
-	}
-	_, err := cw.PutMetricAlarm(context.Background(), &cloudwatch.PutMetricAlarmInput{
-		AlarmName: aws.String(name), EvaluationPeriods: aws.Int32(3), DatapointsToAlarm: aws.Int32(2), Threshold: aws.Float64(5),
-		ComparisonOperator: cwtypes.ComparisonOperatorGreaterThanThreshold, TreatMissingData: aws.String("notBreaching"),
-		Metrics: []cwtypes.MetricDataQuery{
-			stat("e1", "HTTPCode_Target_5XX_Count", "targetgroup/web-a/0123456789abcdef"),
-			stat("e2", "HTTPCode_Target_5XX_Count", "targetgroup/web-b/fedcba9876543210"),
-			stat("r1", "RequestCount", "targetgroup/web-a/0123456789abcdef"),
-			stat("r2", "RequestCount", "targetgroup/web-b/fedcba9876543210"),
-			{Id: aws.String("err"), ReturnData: aws.Bool(false), Expression: aws.String("FILL(e1,0) + FILL(e2,0)")},
-			{Id: aws.String("req"), ReturnData: aws.Bool(false), Expression: aws.String("FILL(r1,0) + FILL(r2,0)")},
-			{Id: aws.String("rate"), ReturnData: aws.Bool(true), Label: aws.String("5xx rate %"), Expression: aws.String("IF(req > 0, 100 * err / req, 0)")},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // setAlarmState is the only way to change an alarm's state in moto, which never evaluates
 // alarms (local-toolchain §1.3).
 func setAlarmState(t *testing.T, cw *cloudwatch.Client, name, state, reason string) {
@@ -104,8 +60,8 @@ func setAlarmState(t *testing.T, cw *cloudwatch.Client, name, state, reason stri
 func TestMotoPreflight(t *testing.T) {
 	ctx := context.Background()
 	cw := motoCloudWatch(t)
-	putRateAlarm(t, cw, "web-5xx-rate")
-	putPlainAlarm(t, cw, "web-5xx-count")
+	alarmtest.PutRateAlarm(t, cw, "web-5xx-rate")
+	alarmtest.PutCountAlarm(t, cw, "web-5xx-count")
 	w := New(cw, &fakeECS{}, motoLedger(t), Options{})
 
 	job := testJob()
@@ -159,8 +115,8 @@ func TestMotoPreflight(t *testing.T) {
 func TestMotoDuringEvidenceFromMetricData(t *testing.T) {
 	ctx := context.Background()
 	cw := motoCloudWatch(t)
-	putPlainAlarm(t, cw, "web-5xx-count")
-	putRateAlarm(t, cw, "web-5xx-rate")
+	alarmtest.PutCountAlarm(t, cw, "web-5xx-count")
+	alarmtest.PutRateAlarm(t, cw, "web-5xx-rate")
 	led := motoLedger(t)
 	ecsFake := &fakeECS{}
 	w := New(cw, ecsFake, led, Options{})
@@ -169,7 +125,7 @@ func TestMotoDuringEvidenceFromMetricData(t *testing.T) {
 	put := func(minutesAgo int, v float64) {
 		t.Helper()
 		_, err := cw.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String("AWS/ApplicationELB"), MetricData: []cwtypes.MetricDatum{{
-			MetricName: aws.String("HTTPCode_Target_5XX_Count"), Dimensions: albDims, Value: aws.Float64(v),
+			MetricName: aws.String("HTTPCode_Target_5XX_Count"), Dimensions: alarmtest.Dimensions, Value: aws.Float64(v),
 			Timestamp: aws.Time(base.Add(-time.Duration(minutesAgo)*time.Minute + 10*time.Second)), Unit: cwtypes.StandardUnitCount,
 		}}})
 		if err != nil {
@@ -249,7 +205,7 @@ func equalFloats(a, b []float64) bool {
 func TestMotoPostRegression(t *testing.T) {
 	ctx := context.Background()
 	cw := motoCloudWatch(t)
-	putRateAlarm(t, cw, "web-5xx-rate")
+	alarmtest.PutRateAlarm(t, cw, "web-5xx-rate")
 	led := motoLedger(t)
 	now := time.Now().UTC()
 	prev := result.Result{Version: 1, ID: "exec-1/prod/web", Outcome: result.Succeeded, Cluster: "prod", Service: "web",

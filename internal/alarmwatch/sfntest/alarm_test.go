@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/greenlight-deploy/greenlight/internal/alarmwatch/alarmtest"
 	"github.com/greenlight-deploy/greenlight/internal/awstest"
 	"github.com/greenlight-deploy/greenlight/internal/deploy/deployfake"
 	"github.com/greenlight-deploy/greenlight/internal/result"
@@ -35,11 +36,6 @@ const routesDoc = `{"version": 1, "routes": [
   "alarms": {"names": ["api-5xx-count"], "postDeployWatchMinutes": 15, "rollbackOnRegression": true}}
 ]}`
 
-var albDims = []cwtypes.Dimension{
-	{Name: aws.String("LoadBalancer"), Value: aws.String("app/aw/0123456789abcdef")},
-	{Name: aws.String("TargetGroup"), Value: aws.String("targetgroup/web-a/0123456789abcdef")},
-}
-
 // stack is the local stack with the alarm scenarios' own helpers.
 type stack struct{ *stacktest.Stack }
 
@@ -53,45 +49,10 @@ func setup(t *testing.T) *stack {
 		Services:   []string{"web", "api"},
 		Parameters: map[string]any{"Repository": "web", "RepositoryNames": "web,api", "ClusterName": cluster, "ServiceName": "web", "TaskRoleArns": "arn:aws:iam::123456789012:role/x"},
 	})}
-	putRateAlarm(t, s.CloudWatch, "web-5xx-rate")
-	putCountAlarm(t, s.CloudWatch, "web-5xx-count")
-	putCountAlarm(t, s.CloudWatch, "api-5xx-count")
+	alarmtest.PutRateAlarm(t, s.CloudWatch, "web-5xx-rate")
+	alarmtest.PutCountAlarm(t, s.CloudWatch, "web-5xx-count")
+	alarmtest.PutCountAlarm(t, s.CloudWatch, "api-5xx-count")
 	return s
-}
-
-func putCountAlarm(t *testing.T, cw *cloudwatch.Client, name string) {
-	t.Helper()
-	if _, err := cw.PutMetricAlarm(context.Background(), &cloudwatch.PutMetricAlarmInput{
-		AlarmName: aws.String(name), Namespace: aws.String("AWS/ApplicationELB"), MetricName: aws.String("HTTPCode_Target_5XX_Count"),
-		Dimensions: albDims, Statistic: cwtypes.StatisticSum, Period: aws.Int32(60), EvaluationPeriods: aws.Int32(3), DatapointsToAlarm: aws.Int32(2),
-		Threshold: aws.Float64(10), ComparisonOperator: cwtypes.ComparisonOperatorGreaterThanThreshold, TreatMissingData: aws.String("notBreaching"),
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func putRateAlarm(t *testing.T, cw *cloudwatch.Client, name string) {
-	t.Helper()
-	stat := func(id, metric, tg string) cwtypes.MetricDataQuery {
-		return cwtypes.MetricDataQuery{Id: aws.String(id), ReturnData: aws.Bool(false), MetricStat: &cwtypes.MetricStat{
-			Period: aws.Int32(60), Stat: aws.String("Sum"), Metric: &cwtypes.Metric{Namespace: aws.String("AWS/ApplicationELB"), MetricName: aws.String(metric),
-				Dimensions: []cwtypes.Dimension{albDims[0], {Name: aws.String("TargetGroup"), Value: aws.String(tg)}}}}}
-	}
-	if _, err := cw.PutMetricAlarm(context.Background(), &cloudwatch.PutMetricAlarmInput{
-		AlarmName: aws.String(name), EvaluationPeriods: aws.Int32(3), DatapointsToAlarm: aws.Int32(2), Threshold: aws.Float64(5),
-		ComparisonOperator: cwtypes.ComparisonOperatorGreaterThanThreshold, TreatMissingData: aws.String("notBreaching"),
-		Metrics: []cwtypes.MetricDataQuery{
-			stat("e1", "HTTPCode_Target_5XX_Count", "targetgroup/web-a/0123456789abcdef"),
-			stat("e2", "HTTPCode_Target_5XX_Count", "targetgroup/web-b/fedcba9876543210"),
-			stat("r1", "RequestCount", "targetgroup/web-a/0123456789abcdef"),
-			stat("r2", "RequestCount", "targetgroup/web-b/fedcba9876543210"),
-			{Id: aws.String("err"), ReturnData: aws.Bool(false), Expression: aws.String("FILL(e1,0) + FILL(e2,0)")},
-			{Id: aws.String("req"), ReturnData: aws.Bool(false), Expression: aws.String("FILL(r1,0) + FILL(r2,0)")},
-			{Id: aws.String("rate"), ReturnData: aws.Bool(true), Label: aws.String("5xx rate %"), Expression: aws.String("IF(req > 0, 100 * err / req, 0)")},
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // fire puts 5xx datapoints (per-minute sums 3, 15, 30 over the last minutes) and sets the
@@ -102,7 +63,7 @@ func (s *stack) fire(t *testing.T, name, reason string, withData bool) {
 		base := time.Now().UTC().Truncate(time.Minute)
 		for i, v := range []float64{3, 15, 30} {
 			if _, err := s.CloudWatch.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String("AWS/ApplicationELB"), MetricData: []cwtypes.MetricDatum{{
-				MetricName: aws.String("HTTPCode_Target_5XX_Count"), Dimensions: albDims, Value: aws.Float64(v), Unit: cwtypes.StandardUnitCount,
+				MetricName: aws.String("HTTPCode_Target_5XX_Count"), Dimensions: alarmtest.Dimensions, Value: aws.Float64(v), Unit: cwtypes.StandardUnitCount,
 				Timestamp: aws.Time(base.Add(time.Duration(i-4)*time.Minute + 10*time.Second)),
 			}}}); err != nil {
 				t.Error(err)
