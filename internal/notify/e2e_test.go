@@ -13,15 +13,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/greenlight-deploy/greenlight/internal/awstest"
-	"github.com/greenlight-deploy/greenlight/internal/ledger"
 	"github.com/greenlight-deploy/greenlight/internal/localaws"
 	"github.com/greenlight-deploy/greenlight/internal/routes"
 )
@@ -74,22 +70,7 @@ func TestEndToEnd(t *testing.T) {
 	slack := newReceiver(t, status(200, "ok"))
 	const hookPath = "/services/TE2E/BE2E/e2eS3cretT0ken"
 
-	db := dynamodb.NewFromConfig(cfg)
-	if _, err := db.CreateTable(ctx, ledger.CreateTableInput("e2e-notify-ledger")); err != nil {
-		t.Fatal(err)
-	}
-	sqsc := sqs.NewFromConfig(cfg)
-	dlq := createQueue(t, sqsc, "e2e-notify-dlq")
-	chatQ := createQueue(t, sqsc, "e2e-chat-subscriber")
-	snsc := sns.NewFromConfig(cfg)
-	chatTopic := createTopic(t, snsc, "e2e-greenlight-chat")
-	qa, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &chatQ, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: &chatTopic, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"]), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
-		t.Fatal(err)
-	}
+	e := newMotoDeps(t, cfg, "e2e-")
 	sec, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("greenlight/e2e-slack"), SecretString: aws.String(slack.URL + hookPath)})
 	if err != nil {
 		t.Fatal(err)
@@ -108,9 +89,9 @@ func TestEndToEnd(t *testing.T) {
 		"AWS_ENDPOINT_URL=" + m.URL,
 		"AWS_LAMBDA_LOG_FORMAT=JSON",
 		"ROUTES_PARAMETER=/greenlight/e2e-routes",
-		"LEDGER_TABLE=e2e-notify-ledger",
-		"CHAT_TOPIC_ARN=" + chatTopic,
-		"DLQ_URL=" + dlq,
+		"LEDGER_TABLE=" + e.table,
+		"CHAT_TOPIC_ARN=" + e.chatTopicARN,
+		"DLQ_URL=" + e.dlqURL,
 	}})
 
 	// The result topic, with an HTTP subscription to a local receiver that hands each
@@ -127,8 +108,8 @@ func TestEndToEnd(t *testing.T) {
 		notes <- n
 	}))
 	defer sub.Close()
-	resultTopic := createTopic(t, snsc, "e2e-greenlight-results")
-	subOut, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: &resultTopic, Protocol: aws.String("http"), Endpoint: aws.String(sub.URL + "/sns")})
+	resultTopic := createTopic(t, e.sns, "e2e-greenlight-results")
+	subOut, err := e.sns.Subscribe(ctx, &sns.SubscribeInput{TopicArn: &resultTopic, Protocol: aws.String("http"), Endpoint: aws.String(sub.URL + "/sns")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +118,7 @@ func TestEndToEnd(t *testing.T) {
 	publishAndInvoke := func() {
 		t.Helper()
 		// As the deploy core publishes: the Result JSON, a subject, and the filter attributes.
-		if _, err := snsc.Publish(ctx, &sns.PublishInput{TopicArn: &resultTopic, Message: aws.String(string(raw)),
+		if _, err := e.sns.Publish(ctx, &sns.PublishInput{TopicArn: &resultTopic, Message: aws.String(string(raw)),
 			Subject: aws.String("greenlight: prod/web ROLLED_BACK (web:v1.4.2)"), MessageAttributes: messageAttributes(r)}); err != nil {
 			t.Fatal(err)
 		}
@@ -185,8 +166,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(bodies[0]), &sm); err != nil || !strings.HasPrefix(sm.Blocks[0].Text.Text, "⏪ Rolled back: web (prod)") || sm.Blocks[1].Text.Text != r.Reason.Summary {
 		t.Errorf("Slack message starts %+v; want the outcome, then the reason's summary", sm.Blocks[:2])
 	}
-	tb := ledger.New(db, "e2e-notify-ledger")
-	claims, err := tb.Notifications(ctx, r.ID)
+	claims, err := e.ledger.Notifications(ctx, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,11 +178,10 @@ func TestEndToEnd(t *testing.T) {
 	if n := len(slack.Bodies()); n != 1 {
 		t.Errorf("after a second publication the Slack receiver has %d messages; want 1", n)
 	}
-	e := &testEnv{sqs: sqsc}
-	if chat := e.drain(t, chatQ); len(chat) != 1 || !strings.Contains(chat[0], `"source":"custom"`) {
+	if chat := e.drain(t, e.chatQueueURL); len(chat) != 1 || !strings.Contains(chat[0], `"source":"custom"`) {
 		t.Errorf("the Amazon Q Developer topic got %v; want one custom notification", chat)
 	}
-	if d := e.drain(t, dlq); len(d) != 0 {
+	if d := e.drain(t, e.dlqURL); len(d) != 0 {
 		t.Errorf("dead-letter queue = %v; want empty", d)
 	}
 	logs, _ := os.ReadFile(fn.LogPath())

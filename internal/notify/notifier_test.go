@@ -43,14 +43,53 @@ type chanSpec struct {
 // queue subscribed to the Amazon Q Developer topic in SQS, secrets in Secrets Manager, the
 // routes in SSM.
 type testEnv struct {
-	n            *Notifier
+	motoDeps
+	n          *Notifier
+	logs       *bytes.Buffer
+	sleeps     *sleepRecorder
+	signingKey string
+}
+
+// motoDeps is what the notifier writes to in moto: the ledger table, the dead-letter queue,
+// and the Amazon Q Developer topic with a queue subscribed to it (raw delivery) to read back
+// what it published. The names start with prefix.
+type motoDeps struct {
 	ledger       *ledger.Table
+	table        string
 	sqs          *sqs.Client
+	sns          *sns.Client
 	dlqURL       string
+	chatTopicARN string
 	chatQueueURL string
-	logs         *bytes.Buffer
-	sleeps       *sleepRecorder
-	signingKey   string
+}
+
+func newMotoDeps(t *testing.T, cfg aws.Config, prefix string) motoDeps {
+	t.Helper()
+	ctx := context.Background()
+	d := motoDeps{table: prefix + "ledger", sqs: sqs.NewFromConfig(cfg), sns: sns.NewFromConfig(cfg)}
+	db := dynamodb.NewFromConfig(cfg)
+	if _, err := db.CreateTable(ctx, ledger.CreateTableInput(d.table)); err != nil {
+		t.Fatal(err)
+	}
+	d.ledger = ledger.New(db, d.table)
+	d.dlqURL = createQueue(t, d.sqs, prefix+"notify-dlq")
+	d.chatQueueURL = createQueue(t, d.sqs, prefix+"chat-topic-subscriber")
+	topic, err := d.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(prefix + "greenlight-chat")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.chatTopicARN = aws.ToString(topic.TopicArn)
+	qa, err := d.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &d.chatQueueURL, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.sns.Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"]),
+		Attributes: map[string]string{"RawMessageDelivery": "true"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 const signingKeyValue = "whsec_0123456789abcdef0123456789"
@@ -61,28 +100,7 @@ func newEnv(t *testing.T, chans map[string]chanSpec, routeChannels []string) *te
 	t.Helper()
 	ctx := context.Background()
 	cfg := awstest.Config(t)
-	db := dynamodb.NewFromConfig(cfg)
-	if _, err := db.CreateTable(ctx, ledger.CreateTableInput("ledger")); err != nil {
-		t.Fatal(err)
-	}
-	e := &testEnv{ledger: ledger.New(db, "ledger"), sqs: sqs.NewFromConfig(cfg), logs: &bytes.Buffer{}, sleeps: &sleepRecorder{}, signingKey: signingKeyValue}
-	e.dlqURL = createQueue(t, e.sqs, "notify-dlq")
-	e.chatQueueURL = createQueue(t, e.sqs, "chat-topic-subscriber")
-	snsc := sns.NewFromConfig(cfg)
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("greenlight-chat")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := e.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &e.chatQueueURL, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{
-		TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"]),
-		Attributes: map[string]string{"RawMessageDelivery": "true"},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e := &testEnv{motoDeps: newMotoDeps(t, cfg, ""), logs: &bytes.Buffer{}, sleeps: &sleepRecorder{}, signingKey: signingKeyValue}
 
 	sm := secretsmanager.NewFromConfig(cfg)
 	secretARN := func(name, value string) string {
@@ -126,9 +144,9 @@ func newEnv(t *testing.T, chans map[string]chanSpec, routeChannels []string) *te
 		Ledger:  e.ledger,
 		Secrets: NewSecrets(sm, 0, nil),
 		Poster:  testPoster(e.sleeps, PosterOptions{MaxAttempts: 3, AttemptTimeout: 300 * time.Millisecond, Reserve: 200 * time.Millisecond, MinAttempt: 50 * time.Millisecond}),
-		SNS:     snsc,
+		SNS:     e.sns,
 		SQS:     e.sqs,
-		Config:  Config{ChatTopicARN: aws.ToString(topic.TopicArn), DLQURL: e.dlqURL},
+		Config:  Config{ChatTopicARN: e.chatTopicARN, DLQURL: e.dlqURL},
 		Now:     func() time.Time { return fixedClock },
 		Log:     slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -145,7 +163,7 @@ func createQueue(t *testing.T, c *sqs.Client, name string) string {
 }
 
 // drain reads every message waiting in a queue.
-func (e *testEnv) drain(t *testing.T, url string) []string {
+func (e motoDeps) drain(t *testing.T, url string) []string {
 	t.Helper()
 	var out []string
 	for {
