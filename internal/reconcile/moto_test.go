@@ -65,6 +65,39 @@ func pushImage(t *testing.T, c *ecr.Client, repo, tag, layer string) (string, ti
 	return "", time.Time{}
 }
 
+// passStateMachine creates a state machine named name whose only state is a Pass (the
+// reconciler only starts and lists executions), with a role of its own, and returns its ARN.
+func passStateMachine(t *testing.T, cfg aws.Config, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name + "-role"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm, err := sfn.NewFromConfig(cfg).CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String(name), RoleArn: role.Role.Arn,
+		Definition: aws.String(`{"StartAt":"Resolve","States":{"Resolve":{"Type":"Pass","End":true}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(sm.StateMachineArn)
+}
+
+// createService creates an ECS service in cluster whose task definition, of family, runs
+// image in container app.
+func createService(t *testing.T, ec *ecs.Client, cluster, service, family, image string) {
+	t.Helper()
+	ctx := context.Background()
+	td, err := ec.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String(family),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(image), Memory: aws.Int32(128)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String(service),
+		TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestReconcileOnMoto runs the reconciler against moto: ECR images with moto's
 // imagePushedAt, routes in SSM, the ledger in DynamoDB, services in ECS and a Pass-only
 // state machine. Of five services on one route, only the one whose push was missed gets an
@@ -116,30 +149,14 @@ func TestReconcileOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	for svc, digest := range map[string]string{"web": d1, "seen": d1, "running": d2} {
-		td, err := ec.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String(svc),
-			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(registry + "/web@" + digest), Memory: aws.Int32(128)}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ec.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("prod"), ServiceName: aws.String(svc),
-			TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(1)}); err != nil {
-			t.Fatal(err)
-		}
+		createService(t, ec, "prod", svc, svc, registry+"/web@"+digest)
 	}
 
-	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("sfn"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	smARN := passStateMachine(t, cfg, "greenlight-deploy")
 	sc := sfn.NewFromConfig(cfg)
-	sm, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("greenlight-deploy"), RoleArn: role.Role.Arn,
-		Definition: aws.String(`{"StartAt":"Resolve","States":{"Resolve":{"Type":"Pass","End":true}}}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	executions := func() []string {
 		t.Helper()
-		out, err := sc.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: sm.StateMachineArn})
+		out, err := sc.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(smARN)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +170,7 @@ func TestReconcileOnMoto(t *testing.T) {
 	r := &reconcile.Reconciler{
 		Routes: routes.NewStore(ssm.NewFromConfig(cfg), "/greenlight/routes"),
 		ECR:    er, ECS: ec, SFN: sc, Ledger: lg,
-		StateMachineARN: aws.ToString(sm.StateMachineArn),
+		StateMachineARN: smARN,
 		Grace:           time.Hour,
 		Log:             slog.New(slog.DiscardHandler),
 	}
@@ -184,7 +201,7 @@ func TestReconcileOnMoto(t *testing.T) {
 	if got := executions(); len(got) != 1 || got[0] != name {
 		t.Fatalf("executions %v; want exactly %s", got, name)
 	}
-	execARN, _ := reconcile.ExecutionARN(aws.ToString(sm.StateMachineArn), name)
+	execARN, _ := reconcile.ExecutionARN(smARN, name)
 	ex, err := sc.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(execARN)})
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
@@ -68,25 +66,8 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if _, err := ec.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
 		t.Fatal(err)
 	}
-	td, err := ec.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web-rie-" + suffix),
-		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"), Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/" + repo + "@" + d1), Memory: aws.Int32(128)}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ec.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String("web"),
-		TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
-	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("sfn-rie-" + suffix), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := sfn.NewFromConfig(cfg)
-	sm, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("greenlight-rie-" + suffix + "-deploy"), RoleArn: role.Role.Arn,
-		Definition: aws.String(`{"StartAt":"Resolve","States":{"Resolve":{"Type":"Pass","End":true}}}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	createService(t, ec, cluster, "web", "web-rie-"+suffix, "123456789012.dkr.ecr.us-east-1.amazonaws.com/"+repo+"@"+d1)
+	smARN := passStateMachine(t, cfg, "greenlight-rie-"+suffix+"-deploy")
 
 	rie := awstest.StartFunction(t, localaws.FunctionOptions{
 		Package: "./functions/reconcile", Name: "reconcile", Timeout: 60 * time.Second,
@@ -94,7 +75,7 @@ func TestBootstrapUnderRIE(t *testing.T) {
 			"AWS_ENDPOINT_URL=" + m.URL,
 			"ROUTES_PARAMETER=" + param,
 			"LEDGER_TABLE=" + table,
-			"STATE_MACHINE_ARN=" + aws.ToString(sm.StateMachineArn),
+			"STATE_MACHINE_ARN=" + smARN,
 			"RECONCILE_GRACE_MINUTES=0",
 			"AWS_LAMBDA_LOG_FORMAT=JSON",
 		},
@@ -124,7 +105,7 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if sum = run(); sum.Started != 0 || sum.Skipped[reconcile.ReasonStarted] != 1 {
 		t.Fatalf("second run: %+v; want nothing started, already-started", sum)
 	}
-	ex, err := sc.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: sm.StateMachineArn})
+	ex, err := sfn.NewFromConfig(cfg).ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(smARN)})
 	if err != nil || len(ex.Executions) != 1 || aws.ToString(ex.Executions[0].Name) != name {
 		t.Fatalf("executions %+v, %v; want exactly %s", ex, err, name)
 	}
