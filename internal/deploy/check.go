@@ -39,19 +39,9 @@ type Checker struct {
 	Log    *slog.Logger
 }
 
-func (c *Checker) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
+func (c *Checker) now() time.Time { return clock(c.Now) }
 
-func (c *Checker) log() *slog.Logger {
-	if c.Log != nil {
-		return c.Log
-	}
-	return slog.Default()
-}
+func (c *Checker) log() *slog.Logger { return logger(c.Log) }
 
 // Check reads the service deployment once: status, stage timeline, rollback and alarm
 // details; renews the lock lease; ends the wait at a terminal status or past the route's

@@ -57,19 +57,9 @@ func Lease(scale workflow.TimeScale) time.Duration {
 	return d
 }
 
-func (l *Locker) now() time.Time {
-	if l.Now != nil {
-		return l.Now()
-	}
-	return time.Now()
-}
+func (l *Locker) now() time.Time { return clock(l.Now) }
 
-func (l *Locker) log() *slog.Logger {
-	if l.Log != nil {
-		return l.Log
-	}
-	return slog.Default()
-}
+func (l *Locker) log() *slog.Logger { return logger(l.Log) }
 
 // Handle runs Call.Action acquire or release.
 func (l *Locker) Handle(ctx context.Context, c workflow.Call) (workflow.Job, error) {

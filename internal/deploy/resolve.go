@@ -219,19 +219,9 @@ func normalizeTime(raw json.RawMessage) json.RawMessage {
 	return out
 }
 
-func (r *Resolver) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Resolver) now() time.Time { return clock(r.Now) }
 
-func (r *Resolver) log() *slog.Logger {
-	if r.Log != nil {
-		return r.Log
-	}
-	return slog.Default()
-}
+func (r *Resolver) log() *slog.Logger { return logger(r.Log) }
 
 func baseJob(execARN string, started time.Time, img result.Image, registry, account, region string, trig result.Trigger) workflow.Job {
 	return workflow.Job{

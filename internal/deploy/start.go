@@ -63,19 +63,9 @@ type Starter struct {
 	Log    *slog.Logger
 }
 
-func (s *Starter) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *Starter) now() time.Time { return clock(s.Now) }
 
-func (s *Starter) log() *slog.Logger {
-	if s.Log != nil {
-		return s.Log
-	}
-	return slog.Default()
-}
+func (s *Starter) log() *slog.Logger { return logger(s.Log) }
 
 // Start describes the service, decides whether to deploy, registers the cloned task
 // definition, calls UpdateService and finds the service deployment it started. When another
