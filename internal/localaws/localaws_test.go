@@ -35,24 +35,11 @@ func TestLambdaThroughMotoAndStepFunctions(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	m, err := localaws.StartMoto(ctx, localaws.MotoOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
-
-	cfg, err := localaws.Config(ctx, m.URL, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("fn"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, cfg, roleARN := startMoto(t, ctx, localaws.MotoOptions{})
 	// StartFunction: the bootstrap built, run under aws-lambda-rie, created in moto, routed.
 	fn, err := localaws.StartFunction(ctx, localaws.FunctionOptions{
 		ModuleDir: filepath.Join("..", ".."), Package: "./internal/localaws/testdata/echo", Name: "echo", BuildDir: t.TempDir(),
-		Env: []string{"AWS_ENDPOINT_URL=" + m.URL}, Moto: m, RoleARN: aws.ToString(role.Role.Arn),
+		Env: []string{"AWS_ENDPOINT_URL=" + m.URL}, Moto: m, RoleARN: roleARN,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -77,17 +64,17 @@ func TestLambdaThroughMotoAndStepFunctions(t *testing.T) {
 
 	def := `{"StartAt":"Call","States":{"Call":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Parameters":{"FunctionName":"` + fn.ARN + `","Payload.$":"$"},"OutputPath":"$.Payload","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.error","Next":"Caught"}],"End":true},"Caught":{"Type":"Pass","End":true}}}`
 	sc := sfn.NewFromConfig(cfg)
-	sm, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("sm"), Definition: aws.String(def), RoleArn: role.Role.Arn})
+	sm, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("sm"), Definition: aws.String(def), RoleArn: aws.String(roleARN)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Patch 5: a state machine starts another one (greenlight's regression rollback).
-	child, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("child"), RoleArn: role.Role.Arn,
+	child, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("child"), RoleArn: aws.String(roleARN),
 		Definition: aws.String(`{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("parent"), RoleArn: role.Role.Arn,
+	parent, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("parent"), RoleArn: aws.String(roleARN),
 		Definition: aws.String(`{"StartAt":"Start","States":{"Start":{"Type":"Task","Resource":"arn:aws:states:::states:startExecution","Parameters":{"StateMachineArn":"` + *child.StateMachineArn + `","Input.$":"$.request"},"End":true}}}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +118,30 @@ func TestLambdaThroughMotoAndStepFunctions(t *testing.T) {
 	}
 }
 
+// startMoto starts a moto_server of the test's own (o.Dir defaults to a directory of the
+// test's), stopped when the test ends, and returns it with a config for its default account
+// and an IAM role there for functions and state machines.
+func startMoto(t *testing.T, ctx context.Context, o localaws.MotoOptions) (*localaws.Moto, aws.Config, string) {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	m, err := localaws.StartMoto(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Stop() })
+	cfg, err := localaws.Config(ctx, m.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("fn"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, cfg, aws.ToString(role.Role.Arn)
+}
+
 func waitDone(t *testing.T, sc *sfn.Client, arn *string, what string) *sfn.DescribeExecutionOutput {
 	t.Helper()
 	for i := 0; i < 200; i++ {
@@ -159,11 +170,7 @@ func TestSNSLambdaSubscription(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	m, err := localaws.StartMoto(ctx, localaws.MotoOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
+	m, cfg, roleARN := startMoto(t, ctx, localaws.MotoOptions{})
 	got := make(chan []byte, 2)
 	rie := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -177,16 +184,8 @@ func TestSNSLambdaSubscription(t *testing.T) {
 	if err := m.RouteLambda("notify", rie.URL); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := localaws.Config(ctx, m.URL, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("fn"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	fn, err := lambda.NewFromConfig(cfg).CreateFunction(ctx, &lambda.CreateFunctionInput{
-		FunctionName: aws.String("notify"), Role: role.Role.Arn, Runtime: "provided.al2023", Handler: aws.String("bootstrap"),
+		FunctionName: aws.String("notify"), Role: aws.String(roleARN), Runtime: "provided.al2023", Handler: aws.String("bootstrap"),
 		Code: &lambdatypes.FunctionCode{ZipFile: []byte("PK")},
 	})
 	if err != nil {
