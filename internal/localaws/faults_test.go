@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -293,4 +295,61 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestStopInsideMapIsAborted checks patch 10: StopExecution while a Map iteration runs
+// ends the execution ABORTED, with an ExecutionAborted event, as on AWS (greenlight's deploy
+// loop runs inside a Map, and the stopped-by-hand rehearsal stops it there).
+func TestStopInsideMapIsAborted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts moto_server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, err := localaws.StartMoto(ctx, localaws.MotoOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	cfg, err := localaws.Config(ctx, m.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("sm"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := sfn.NewFromConfig(cfg)
+	def := `{"StartAt":"Each","States":{"Each":{"Type":"Map","ItemsPath":"$.items","ItemProcessor":{"ProcessorConfig":{"Mode":"INLINE"},` +
+		`"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":20,"End":true}}},"End":true}}}`
+	sm, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("m"), Definition: aws.String(def), RoleArn: role.Role.Arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := sc.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: sm.StateMachineArn, Input: aws.String(`{"items":[1]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, err := sc.StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: ex.ExecutionArn, Error: aws.String("ByHand"), Cause: aws.String("test")}); err != nil {
+		t.Fatal(err)
+	}
+	var d *sfn.DescribeExecutionOutput
+	for i := 0; i < 100; i++ {
+		if d, err = sc.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: ex.ExecutionArn}); err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != sfntypes.ExecutionStatusRunning {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h, err := sc.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: ex.ExecutionArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := h.Events[len(h.Events)-1]
+	if d.Status != sfntypes.ExecutionStatusAborted || last.Type != sfntypes.HistoryEventTypeExecutionAborted {
+		t.Errorf("a stopped execution ended %s, last event %s; want ABORTED, ExecutionAborted", d.Status, last.Type)
+	}
 }

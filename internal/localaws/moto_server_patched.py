@@ -32,6 +32,10 @@ Patches (see shared reference local-toolchain.md §1.5-1.8):
    delivery was dropped. And an aws-lambda-rie that answers an invocation with an error
    status (502 when the runtime died mid-invocation) passes its Runtime.ExitError body
    through, instead of a generic "unreachable" error.
+10. StopExecution on an execution inside a Map iteration ended it FAILED (the aborted
+   iteration's MapIterationAborted overwrote the stop); on AWS a stopped execution ends
+   ABORTED, with an ExecutionAborted event, whatever its branches were doing. A stop now
+   stays a stop.
 
 Nothing here changes what moto returns for any other call.
 """
@@ -338,6 +342,21 @@ def _environment(self):
 
 
 _execution_worker.ExecutionWorker._get_evaluation_environment = _environment
+
+# 10. A stopped execution stays stopped (ABORTED), even inside a Map iteration.
+from moto.stepfunctions.parser.asl.eval.environment import Environment as _Environment  # noqa: E402
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped as _ProgramStopped  # noqa: E402
+
+_orig_set_error = _Environment.set_error
+
+
+def _set_error(self, error):
+    if isinstance(self._program_state, _ProgramStopped):
+        return
+    _orig_set_error(self, error)
+
+
+_Environment.set_error = _set_error
 
 if __name__ == "__main__":
     from moto.server import main
