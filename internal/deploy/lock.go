@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +13,7 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/greenlight-deploy/greenlight/internal/ledger"
+	"github.com/greenlight-deploy/greenlight/internal/result"
 	"github.com/greenlight-deploy/greenlight/internal/workflow"
 )
 
@@ -35,6 +37,13 @@ type lockLedger interface {
 	TryLock(ctx context.Context, key string, h ledger.Holder) (bool, ledger.Holder, error)
 	StealLock(ctx context.Context, key string, dead, h ledger.Holder) (bool, error)
 	ReleaseLock(ctx context.Context, key, jobID string) error
+	Lock(ctx context.Context, key string) (*ledger.Holder, error)
+	History(ctx context.Context, key string, limit int) ([]result.Result, error)
+}
+
+// resultPublisher publishes a result outside finalize (*publish.Publisher).
+type resultPublisher interface {
+	Publish(ctx context.Context, r result.Result) error
 }
 
 // Locker serializes deployments per service: while one runs, later pushes wait in a
@@ -42,10 +51,13 @@ type lockLedger interface {
 type Locker struct {
 	Ledger lockLedger
 	SFN    sfnAPI
-	Scale  workflow.TimeScale
-	Poll   PollBounds
-	Now    func() time.Time
-	Log    *slog.Logger
+	// Publisher reports the lock holder whose execution ended without a result (stopped by
+	// hand, timed out) when the next push takes its lock over; nil logs it instead.
+	Publisher resultPublisher
+	Scale     workflow.TimeScale
+	Poll      PollBounds
+	Now       func() time.Time
+	Log       *slog.Logger
 }
 
 // Lease is the lease length for the time scale.
@@ -120,14 +132,34 @@ func (l *Locker) Acquire(ctx context.Context, j workflow.Job) (workflow.Job, err
 	}
 	lease := now.Add(Lease(l.Scale))
 	h := ledger.Holder{JobID: j.ID, Execution: j.ExecutionARN, Image: j.Image, AcquiredAt: now, LeaseUntil: lease}
+	// A holder whose execution has ended (stopped by hand, timed out) may never have
+	// published its result: report it before its lock changes hands, whether its lease has
+	// run out (TryLock takes it) or not (StealLock below).
+	var prevEnded *ledger.Holder
+	if prev, err := l.Ledger.Lock(ctx, key); err != nil {
+		return j, workflow.Transient(err)
+	} else if prev != nil && prev.JobID != j.ID && prev.Execution != "" && prev.Execution != j.ExecutionARN {
+		ex, err := l.describe(ctx, prev.Execution)
+		if err != nil {
+			return j, err
+		}
+		if ex != nil && ex.Status != sfntypes.ExecutionStatusRunning {
+			if err := l.reportEnded(ctx, j, *prev, ex); err != nil {
+				return j, err
+			}
+			prevEnded = prev
+		}
+	}
 	ok, cur, err := l.Ledger.TryLock(ctx, key, h)
 	if err != nil {
 		return j, workflow.Transient(err)
 	}
 	if !ok && cur.Execution != "" && cur.Execution != j.ExecutionARN {
-		running, err := l.running(ctx, cur.Execution)
-		if err != nil {
-			return j, err
+		running := false
+		if prevEnded == nil || cur.JobID != prevEnded.JobID {
+			if running, err = l.running(ctx, cur.Execution); err != nil {
+				return j, err
+			}
 		}
 		if !running {
 			l.log().WarnContext(ctx, "lock holder's execution has ended; taking the lock",
@@ -156,21 +188,107 @@ func (l *Locker) Acquire(ctx context.Context, j workflow.Job) (workflow.Job, err
 // running reports whether a Step Functions execution is still RUNNING. An execution that
 // does not exist (deleted, or another account's) counts as not running.
 func (l *Locker) running(ctx context.Context, arn string) (bool, error) {
+	out, err := l.describe(ctx, arn)
+	if err != nil || out == nil {
+		return false, err
+	}
+	return out.Status == sfntypes.ExecutionStatusRunning, nil
+}
+
+// describe returns the execution, or nil when it does not exist (deleted, another
+// account's).
+func (l *Locker) describe(ctx context.Context, arn string) (*sfn.DescribeExecutionOutput, error) {
 	if arn == "" {
-		return false, nil
+		return nil, nil
 	}
 	out, err := l.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
 	if err != nil {
 		var nf *sfntypes.ExecutionDoesNotExist
 		if errors.As(err, &nf) {
-			return false, nil
+			return nil, nil
 		}
 		if workflow.IsTransient(err) {
-			return false, workflow.Transient(err)
+			return nil, workflow.Transient(err)
 		}
-		return false, fmt.Errorf("describe execution %s: %w", arn, err)
+		return nil, fmt.Errorf("describe execution %s: %w", arn, err)
 	}
-	return out.Status == sfntypes.ExecutionStatusRunning, nil
+	return out, nil
+}
+
+// reportEnded publishes the result of a lock holder whose execution ended without one,
+// once: FAILED, reason MANUAL when a person stopped it (ABORTED), ERROR otherwise. It does
+// nothing when the ledger already has the holder's result (the execution ended after it
+// published, before it released the lock).
+func (l *Locker) reportEnded(ctx context.Context, j workflow.Job, dead ledger.Holder, ex *sfn.DescribeExecutionOutput) error {
+	key := j.Target.Key()
+	log := l.log().With("cluster", j.Target.Cluster, "service", j.Target.Service, "job_id", j.ID, "dead_job", dead.JobID,
+		"dead_execution", dead.Execution, "status", string(ex.Status))
+	hist, err := l.Ledger.History(ctx, key, 50)
+	if err != nil {
+		return workflow.Transient(err)
+	}
+	for _, r := range hist {
+		if r.ID == dead.JobID {
+			return nil
+		}
+	}
+	r := StoppedResult(j, dead, ex, l.now().UTC())
+	if l.Publisher == nil {
+		log.WarnContext(ctx, "lock holder's execution ended without a result; not reported (no publisher)", "summary", r.Reason.Summary)
+		return nil
+	}
+	if err := l.Publisher.Publish(ctx, r); err != nil {
+		return err
+	}
+	log.WarnContext(ctx, "lock holder's execution ended without a result; reported", "outcome", string(r.Outcome), "reason_kind", string(r.Reason.Kind))
+	return nil
+}
+
+// StoppedResult is the result of the job that held a service's lock when its execution
+// ended without publishing one (ex describes that execution); by, the job taking the lock
+// over, gives the service and its route. A stopped execution (ABORTED) was stopped by a
+// person: reason MANUAL; any other end is greenlight's own failure: reason ERROR.
+func StoppedResult(by workflow.Job, dead ledger.Holder, ex *sfn.DescribeExecutionOutput, now time.Time) result.Result {
+	name := ExecutionName(dead.Execution)
+	what := dead.Image.Repository
+	if dead.Image.Tag != "" {
+		what += ":" + dead.Image.Tag
+	}
+	what += "@" + dead.Image.ShortDigest()
+	ended := now
+	if ex.StopDate != nil {
+		ended = ex.StopDate.UTC()
+	}
+	next := by.Image.Repository
+	if by.Image.Tag != "" {
+		next += ":" + by.Image.Tag
+	}
+	reason := &result.Reason{Kind: result.KindManual,
+		Summary: fmt.Sprintf("stopped by hand: Step Functions execution %s was stopped (ABORTED) at %s while it deployed %s to %s; greenlight did not see its ECS deployment through, and the next push (%s) took the service's lock over",
+			name, ended.Format(time.RFC3339), what, by.Target.Key(), next)}
+	if ex.Status != sfntypes.ExecutionStatusAborted {
+		reason = &result.Reason{Kind: result.KindError,
+			Summary: fmt.Sprintf("Step Functions execution %s ended %s at %s without publishing a result while it deployed %s to %s; the next push (%s) took the service's lock over",
+				name, ex.Status, ended.Format(time.RFC3339), what, by.Target.Key(), next)}
+	}
+	if e, c := aws.ToString(ex.Error), aws.ToString(ex.Cause); e != "" || c != "" {
+		reason.Details = append(reason.Details, strings.TrimSpace("the execution's error: "+strings.TrimSpace(e+" "+c)))
+	}
+	started := dead.AcquiredAt
+	if ex.StartDate != nil {
+		started = ex.StartDate.UTC()
+	}
+	r := result.Result{
+		Version: result.Version, ID: dead.JobID, Outcome: result.Failed,
+		Route: by.Route.Name, Environment: by.Route.Environment, Account: by.Account, Region: by.Region,
+		Cluster: by.Target.Cluster, Service: by.Target.Service, Container: by.Target.Container,
+		Image: dead.Image, ExecutionARN: dead.Execution, StartedAt: started, FinishedAt: ended, Reason: reason,
+	}
+	r.DurationSeconds = r.FinishedAt.Sub(r.StartedAt).Seconds()
+	if r.DurationSeconds < 0 {
+		r.DurationSeconds = 0
+	}
+	return r
 }
 
 // Release frees the lock (if this job holds it) and its queue entry. It is idempotent.

@@ -290,6 +290,12 @@ var declaredNotCalledBy = map[string]map[string]string{
 		"dynamodb:GetItem": "ledger client interface; the hook only calls PutSmokeEvidence", "dynamodb:UpdateItem": "idem",
 		"dynamodb:DeleteItem": "idem", "dynamodb:Query": "idem",
 	},
+	// The lock publishes a stopped holder's result with publish.Publisher.Publish only; the
+	// evidence gathering that reads ECS tasks is finalize's (the lock sets no ECS client).
+	"LockFunction": {
+		"ecs:ListTasks":     "publish.Publisher's ECS interface; the lock only calls Publish, which does not read tasks",
+		"ecs:DescribeTasks": "idem",
+	},
 	// The notifier only uses the chat delivery claims (Put/Delete/Get/Query).
 	"NotifyFunction": {"dynamodb:UpdateItem": "ledger client interface; chat claims never update in place"},
 	// The reconciler reads history (Query) and claims digest markers (PutItem, GetItem).
@@ -303,7 +309,7 @@ var declaredNotCalledBy = map[string]map[string]string{
 // derivation itself), and must not find (it follows only what each main constructs).
 var mustFind = map[string][]string{
 	"ResolveFunction":   {"ssm:GetParameter", "dynamodb:PutItem"},
-	"LockFunction":      {"states:DescribeExecution", "dynamodb:PutItem"},
+	"LockFunction":      {"states:DescribeExecution", "dynamodb:PutItem", "sns:Publish", "events:PutEvents"},
 	"StartFunction":     {"ecs:RegisterTaskDefinition", "ecs:UpdateService", "ecs:DescribeServiceRevisions", "ecs:ListServiceDeployments"},
 	"CheckFunction":     {"ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"},
 	"FinalizeFunction":  {"sns:Publish", "events:PutEvents", "ecs:ListTasks", "ecs:DescribeTasks"},
