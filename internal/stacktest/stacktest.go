@@ -177,7 +177,7 @@ func New(t *testing.T, o Options) *Stack {
 	s.Fake = fake
 
 	table, param := o.Name+"-ledger", "/"+o.Name+"/routes"
-	s.data(t, ctx, table, param, o.Routes)
+	s.data(t, ctx, table, param, o.Name+"-results", o.Routes)
 	s.services(t, ctx, o.Cluster, o.Services)
 	for svc, steps := range o.Scripts {
 		fake.Script(o.Cluster, svc, steps...)
@@ -252,9 +252,9 @@ func New(t *testing.T, o Options) *Stack {
 	return s
 }
 
-// data makes the ledger, the routes parameter, and the result topic with an SQS
-// subscription to read results back.
-func (s *Stack) data(t *testing.T, ctx context.Context, table, param, routes string) {
+// data makes the ledger table, the routes parameter, and the result topic with a queue of
+// the same name subscribed to it, to read results back.
+func (s *Stack) data(t *testing.T, ctx context.Context, table, param, results, routes string) {
 	t.Helper()
 	db := dynamodb.NewFromConfig(s.Config)
 	if _, err := db.CreateTable(ctx, ledger.CreateTableInput(table)); err != nil {
@@ -264,14 +264,13 @@ func (s *Stack) data(t *testing.T, ctx context.Context, table, param, routes str
 	if _, err := ssm.NewFromConfig(s.Config).PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(param), Value: aws.String(routes), Type: ssmtypes.ParameterTypeString}); err != nil {
 		t.Fatal(err)
 	}
-	name := strings.TrimSuffix(table, "-ledger") + "-results"
 	snsc := sns.NewFromConfig(s.Config)
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name)})
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(results)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.TopicARN = aws.ToString(topic.TopicArn)
-	q, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	q, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(results)})
 	if err != nil {
 		t.Fatal(err)
 	}
