@@ -32,13 +32,17 @@ func rehearseCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "rehearse",
 		Summary: "rehearse a blue/green deployment on this machine (local AWS, ECS emulator, the real Lambdas)",
-		Usage:   "rehearse [--scenario NAME[,NAME…]|all] [--list] [--app-cmd CMD] [--routes FILE] [--time-scale 0.01]",
+		Usage:   "rehearse [--scenario NAME[,NAME…]|all|faults] [--list] [--app-cmd CMD] [--routes FILE] [--time-scale 0.01]",
 		Description: `Runs the real pipeline on this machine, with no AWS account: moto_server as the local AWS,
 every Lambda built as for AWS and run under aws-lambda-rie, the automation stack created from
 template.yaml, the demo environment from environment/template.yaml, and greenlight's ECS
 blue/green emulator playing ECS and the load balancer with real app processes. Each scenario
 pushes images (ECR PutImage and the ECR push event) while steady traffic hits the production
 listener, and prints the stages, the traffic per phase, the result and the chat messages.
+The fault scenarios (--scenario faults) inject failures (ECS throttling, a Lambda killed
+mid-invocation, a slow AWS, chat down, a push during a rollback, an execution stopped by
+hand); after every scenario the invariants are checked (one result per deployment, no lock
+left, no duplicate chat message, the ledger and ECS agree on what runs).
 
 Exit status: 0 every scenario came out as expected, 1 one did not, 2 usage, 3 the machine lacks
 something (moto 5.2.1, Go, a free port; the message names the fix), 130 interrupted.`,
@@ -46,11 +50,12 @@ something (moto 5.2.1, Go, a free port; the message names the fix), 130 interrup
 			"greenlight rehearse",
 			"greenlight rehearse --scenario error-rate",
 			"greenlight rehearse --scenario all -o json",
+			"greenlight rehearse --scenario faults",
 			"greenlight rehearse --app-cmd 'python3 app.py' --health-path /healthz",
 			"greenlight rehearse --routes my-routes.yaml",
 		},
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&scenarios, "scenario", "healthy", "scenario(s) to run, comma-separated, or all (see --list)")
+			fs.StringVar(&scenarios, "scenario", "healthy", "scenario(s) to run, comma-separated, or all, or faults (see --list)")
 			fs.BoolVar(&list, "list", false, "list the scenarios and exit")
 			fs.StringVar(&appCmd, "app-cmd", "", "run this command (sh -c) for blue and green instead of the sample app; it must listen on $HOST:$PORT and answer the health path")
 			fs.StringVar(&healthPath, "health-path", "/health", "path the load balancer's health check and the smoke test request")
@@ -116,6 +121,7 @@ type scenarioInfo struct {
 	Proves      string   `json:"proves"`
 	Expect      []string `json:"expect"`
 	SampleApp   bool     `json:"needsSampleApp"`
+	Group       string   `json:"group,omitempty"`
 }
 
 func scenarioList() map[string]any {
@@ -125,14 +131,19 @@ func scenarioList() map[string]any {
 		for _, o := range s.Expected() {
 			exp = append(exp, string(o))
 		}
-		out = append(out, scenarioInfo{Name: s.Name, Description: s.Description, Proves: s.Proves, Expect: exp, SampleApp: s.Faulty()})
+		out = append(out, scenarioInfo{Name: s.Name, Description: s.Description, Proves: s.Proves, Expect: exp, SampleApp: s.Faulty(), Group: s.Group})
 	}
 	return map[string]any{"scenarios": out}
 }
 
 func writeScenarioList(w io.Writer) {
 	fmt.Fprintln(w, "Scenarios (greenlight rehearse --scenario NAME, or --scenario all):")
+	group := ""
 	for _, s := range rehearsal.Scenarios {
+		if s.Group != group {
+			group = s.Group
+			fmt.Fprintf(w, "Fault scenarios (--scenario %s):\n", group)
+		}
 		var exp []string
 		for _, o := range s.Expected() {
 			exp = append(exp, string(o))

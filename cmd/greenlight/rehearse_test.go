@@ -33,9 +33,11 @@ func TestRehearseList(t *testing.T) {
 		Scenarios []struct {
 			Name   string   `json:"name"`
 			Expect []string `json:"expect"`
+			Group  string   `json:"group"`
 		} `json:"scenarios"`
 	}
-	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || len(doc.Scenarios) != 7 || doc.Scenarios[0].Name != "healthy" || doc.Scenarios[0].Expect[0] != "SUCCEEDED" {
+	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || len(doc.Scenarios) != 13 || doc.Scenarios[0].Name != "healthy" || doc.Scenarios[0].Expect[0] != "SUCCEEDED" ||
+		doc.Scenarios[0].Group != "" || doc.Scenarios[12].Name != "stopped-by-hand" || doc.Scenarios[12].Group != "faults" {
 		t.Errorf("rehearse --list -o json: exit %d, %v: %s", code, err, out)
 	}
 }

@@ -26,6 +26,29 @@ type Observed struct {
 	AlarmName string
 	// BlueVersion is the version production ran before the pushes.
 	BlueVersion string
+
+	// Published is every result the result topic carried during the scenario, in the order
+	// read (redeliveries included).
+	Published []result.Result
+	// End is what the ledger and ECS hold once every execution has ended.
+	End EndState
+	// Faults is what the scenario's fault injection did.
+	Faults FaultObservation
+}
+
+// EndState is the ledger's and ECS's state at the end of a scenario, for the invariants.
+type EndState struct {
+	// Records are the service's deployment records in the ledger, newest first.
+	Records []result.Result
+	// Locks describes every lock item left in the ledger ("" when none).
+	Lock string
+	// TaskDefinition is the task definition the ECS service runs, Image its container's
+	// image and Digest that image's digest.
+	TaskDefinition, Image, Digest string
+	// RunningDigests are the image digests of the service's RUNNING tasks.
+	RunningDigests []string
+	// Error says why the end state could not be read (the invariants then fail).
+	Error string
 }
 
 // PushObservation is one push and what came of it.
@@ -37,6 +60,24 @@ type PushObservation struct {
 	// ExecutionStatus is the Step Functions execution's final status.
 	ExecutionStatus string
 	Result          *result.Result
+	// PushedAt is when the push's ECR event was sent.
+	PushedAt time.Time
+	// Transitions counts the execution's state transitions (StateEntered events).
+	Transitions int
+	// Entered lists, per state, the times the execution entered it.
+	Entered map[string][]time.Time
+	// TaskFailures are the Task states that failed (and were retried or caught), in order.
+	TaskFailures []TaskFailure
+	// Attempts counts, per Task state, its attempts (retries included).
+	Attempts map[string]int
+}
+
+// TaskFailure is one failed attempt of a Task state, from the execution history.
+type TaskFailure struct {
+	State string    `json:"state"`
+	Error string    `json:"error"`
+	Cause string    `json:"cause"`
+	At    time.Time `json:"at"`
 }
 
 // primary returns the result of the scenario's primary push (nil when it never came).

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ type chatReceiver struct {
 	mu    sync.Mutex
 	types map[string]string
 	got   []ChatMessage
+	// fail makes every post to a channel fail with this HTTP status (chat-down);
+	// attempts counts every post per channel, failed ones included.
+	fail     map[string]int
+	attempts map[string]int
 }
 
 func startReceiver(dir string) (*chatReceiver, error) {
@@ -48,7 +53,7 @@ func startReceiver(dir string) (*chatReceiver, error) {
 		ln.Close()
 		return nil, err
 	}
-	c := &chatReceiver{url: "http://" + ln.Addr().String(), log: f, types: map[string]string{}}
+	c := &chatReceiver{url: "http://" + ln.Addr().String(), log: f, types: map[string]string{}, fail: map[string]int{}, attempts: map[string]int{}}
 	c.srv = &http.Server{Handler: http.HandlerFunc(c.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = c.srv.Serve(ln) }()
 	return c, nil
@@ -72,6 +77,18 @@ func (c *chatReceiver) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.mu.Lock()
+	c.attempts[channel]++
+	if status := c.fail[channel]; status != 0 {
+		_, _ = c.log.Write([]byte(channel + " " + time.Now().Format(time.RFC3339Nano) + " answered HTTP " + strconv.Itoa(status) + " (fault injection)\n"))
+		c.mu.Unlock()
+		if status == http.StatusTooManyRequests || status >= 500 {
+			// As a platform shedding load says when to come back: soon, so the notifier's
+			// retries within one invocation take a fraction of a second.
+			w.Header().Set("Retry-After", "0.05")
+		}
+		http.Error(w, "the rehearsal's chat receiver is down (fault injection)", status)
+		return
+	}
 	typ := c.types[channel]
 	m := ChatMessage{Channel: channel, Type: typ, At: time.Now(), Body: b, Text: renderChat(typ, b)}
 	c.got = append(c.got, m)
@@ -89,6 +106,28 @@ func (c *chatReceiver) since(i int) ([]ChatMessage, int) {
 		i = len(c.got)
 	}
 	return append([]ChatMessage(nil), c.got[i:]...), len(c.got)
+}
+
+// failWith makes every post to the channels fail with their status (nil: none fails), and
+// clears the attempt counts.
+func (c *chatReceiver) failWith(status map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fail, c.attempts = map[string]int{}, map[string]int{}
+	for k, v := range status {
+		c.fail[k] = v
+	}
+}
+
+// tries returns the posts per channel since failWith, failed ones included.
+func (c *chatReceiver) tries() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.attempts))
+	for k, v := range c.attempts {
+		out[k] = v
+	}
+	return out
 }
 
 func (c *chatReceiver) count() int {

@@ -22,7 +22,7 @@ func TestScenarios(t *testing.T) {
 	}
 	work := keptDir(t)
 	var live bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	began := time.Now()
 	rep, err := Run(ctx, Options{Scenarios: []string{"all"}, RepoDir: filepath.Join("..", ".."), WorkDir: filepath.Join(work, "logs"),
@@ -60,8 +60,21 @@ func TestScenarios(t *testing.T) {
 	if len(rep.NotCreated) == 0 {
 		t.Error("the report lists no resource as not created locally (the environment's network at least)")
 	}
+	// Every scenario was judged on the invariants; every fault scenario says what it injected.
+	for _, s := range rep.Scenarios {
+		if len(s.Invariants) != 4 {
+			t.Errorf("scenario %s: %d invariants checked; want 4", s.Name, len(s.Invariants))
+		}
+		if s.Group == GroupFaults && len(s.Injected) == 0 {
+			t.Errorf("fault scenario %s reports nothing injected", s.Name)
+		}
+	}
+	if p := byName["healthy"].Pushes; len(p) != 1 || p[0].Transitions < 20 || p[0].Timing == nil || p[0].Timing.PushToUpdateServiceSeconds <= 0 {
+		t.Errorf("healthy push report %+v; want its transitions and timing", p)
+	}
 	// The human output has the timeline and the verdicts.
-	for _, want := range []string{"BAKE_TIME", "5m0s (", "production traffic per phase", "PASS  burst", "result published: SUPERSEDED"} {
+	for _, want := range []string{"BAKE_TIME", "5m0s (", "production traffic per phase", "PASS  burst", "result published: SUPERSEDED",
+		"invariants: 4 of 4 held", "faults injected", "PASS  stopped-by-hand"} {
 		if !strings.Contains(live.String(), want) {
 			t.Errorf("the live output lacks %q", want)
 		}

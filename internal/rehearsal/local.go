@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -93,8 +94,10 @@ type local struct {
 	receiver *chatReceiver
 
 	// ecs is the Lambdas' ECS endpoint for the whole run, in front of each scenario's
-	// emulator.
+	// emulator; awsFront their endpoint for every other service, in front of moto. Both
+	// pass everything through unless a fault scenario injects something.
 	ecs           *ecsFront
+	awsFront      *localaws.Proxy
 	containerPort int
 	taskBase      string
 
@@ -127,8 +130,9 @@ func (l *local) setup(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		l.moto, motoErr = localaws.StartMoto(ctx, localaws.MotoOptions{Python: o.Python, Dir: filepath.Join(l.workDir, "moto"),
-			// AWS managed policies (AWSLambdaBasicExecutionRole …) that the roles attach.
-			Env: []string{"MOTO_IAM_LOAD_MANAGED_POLICIES=true"}})
+			// AWS managed policies (AWSLambdaBasicExecutionRole …) that the roles attach; Lambda's
+			// asynchronous retries (1 and 2 minutes) compressed like the rest.
+			Env: []string{"MOTO_IAM_LOAD_MANAGED_POLICIES=true", "MOTO_LAMBDA_ASYNC_RETRY_SCALE=" + strconv.FormatFloat(o.TimeScale, 'f', -1, 64)}})
 	}()
 	go func() {
 		defer wg.Done()
@@ -179,6 +183,9 @@ func (l *local) setup(ctx context.Context) error {
 	}
 	if l.ecs, err = startECSFront(); err != nil {
 		return envErr(fmt.Errorf("no free loopback port for the ECS endpoint: %w", err))
+	}
+	if l.awsFront, err = localaws.StartProxy(l.moto.URL); err != nil {
+		return envErr(fmt.Errorf("no free loopback port for the Lambdas' AWS endpoint: %w", err))
 	}
 	l.tl.setup("ready in %s (logs in %s)", round(time.Since(began)), l.workDir)
 	return nil
@@ -315,6 +322,16 @@ func (l *local) ensureRIE(ctx context.Context, name, codeDir string, env map[str
 	return l.moto.RouteLambda(name, r.URL)
 }
 
+// rie returns the aws-lambda-rie running the named function, or nil.
+func (l *local) rie(name string) *localaws.RIE {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p := l.ries[name]; p != nil {
+		return p.r
+	}
+	return nil
+}
+
 // pids lists the processes the rehearsal itself started and still runs (tests).
 func (l *local) pids() []int {
 	l.mu.Lock()
@@ -343,6 +360,9 @@ func (l *local) close() error {
 	}
 	if l.ecs != nil {
 		l.ecs.close()
+	}
+	if l.awsFront != nil {
+		_ = l.awsFront.Close()
 	}
 	if l.moto != nil {
 		if err := l.moto.Stop(); err != nil {

@@ -145,6 +145,13 @@ func (r *results) poll(ctx context.Context, c *sqs.Client, queue string) error {
 	return nil
 }
 
+// everything returns every result read so far, in order (redeliveries included).
+func (r *results) everything() []result.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]result.Result(nil), r.all...)
+}
+
 func (r *results) of(execution string) (result.Result, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -160,6 +167,16 @@ type follower struct {
 	checks  int
 	status  string
 	entered map[string]bool
+	// at lists, per state, when the execution entered it; transitions counts the
+	// StateEntered events; task is the Task state running now; failures are the Task
+	// attempts that failed.
+	at          map[string][]time.Time
+	transitions int
+	task        string
+	failures    []TaskFailure
+	// attempts counts, per Task state, the tasks scheduled (a retry is another attempt
+	// within the same state).
+	attempts map[string]int
 }
 
 // followStates the timeline shows (the wait and check loop is summarised).
@@ -185,12 +202,26 @@ func (l *local) follow(ctx context.Context, f *follower) (done bool, err error) 
 		in.NextToken = out.NextToken
 	}
 	for _, ev := range events[min(f.seen, len(events)):] {
+		if ev.Type == sfntypes.HistoryEventTypeTaskScheduled {
+			if f.attempts == nil {
+				f.attempts = map[string]int{}
+			}
+			f.attempts[f.task]++
+		}
+		if d := ev.TaskFailedEventDetails; d != nil {
+			f.failures = append(f.failures, TaskFailure{State: f.task, Error: aws.ToString(d.Error), Cause: aws.ToString(d.Cause), At: aws.ToTime(ev.Timestamp)})
+		}
 		if d := ev.StateEnteredEventDetails; d != nil {
 			name := aws.ToString(d.Name)
 			if f.entered == nil {
-				f.entered = map[string]bool{}
+				f.entered, f.at = map[string]bool{}, map[string][]time.Time{}
 			}
 			f.entered[name] = true
+			f.at[name] = append(f.at[name], aws.ToTime(ev.Timestamp))
+			f.transitions++
+			if ev.Type == sfntypes.HistoryEventTypeTaskStateEntered {
+				f.task = name
+			}
 			switch {
 			case name == "Check":
 				f.checks++

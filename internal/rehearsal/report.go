@@ -51,6 +51,11 @@ type ScenarioReport struct {
 	// Failures are the expectations that did not hold (empty when Pass).
 	Failures    []string `json:"failures"`
 	WallSeconds float64  `json:"wallSeconds"`
+	// Group is "faults" for a fault scenario; Injected says what it injected and how much.
+	Group    string   `json:"group,omitempty"`
+	Injected []string `json:"injected,omitempty"`
+	// Invariants are the checks every scenario gets (a violated one is also a failure).
+	Invariants []InvariantReport `json:"invariants"`
 }
 
 // ReasonReport is a result's reason without its evidence.
@@ -78,6 +83,22 @@ type PushReport struct {
 	Reason               *ReasonReport `json:"reason"`
 	ServiceDeploymentARN string        `json:"serviceDeploymentArn,omitempty"`
 	ECSStatus            string        `json:"ecsStatus,omitempty"`
+	// Transitions counts the execution's state transitions; TaskFailures are its failed
+	// Task attempts (retried or caught).
+	Transitions  int           `json:"transitions"`
+	TaskFailures []TaskFailure `json:"taskFailures,omitempty"`
+	// Timing is measured on this machine, from the emulator's and the result's clocks.
+	Timing *PushTiming `json:"timing,omitempty"`
+}
+
+// PushTiming is how long the parts of one push took here (wall time, not emulated).
+type PushTiming struct {
+	// PushToUpdateServiceSeconds: from the ECR event to the UpdateService that started the
+	// push's service deployment (its creation time in the emulator).
+	PushToUpdateServiceSeconds float64 `json:"pushToUpdateServiceSeconds"`
+	// ECSEndToResultSeconds: from the service deployment's terminal status to the result's
+	// publication (its finishedAt).
+	ECSEndToResultSeconds float64 `json:"ecsEndToResultSeconds"`
 }
 
 // StageReport is one lifecycle stage.
@@ -113,7 +134,8 @@ func reasonOf(r *result.Result) *ReasonReport {
 func scenarioReport(o *Observed, failures []string, wall time.Duration) ScenarioReport {
 	sc := o.Scenario
 	sr := ScenarioReport{Name: sc.Name, Description: sc.Description, Proves: sc.Proves, Failures: failures, Pass: len(failures) == 0,
-		Requests: o.Requests, Chat: o.Chat, WallSeconds: wall.Seconds()}
+		Requests: o.Requests, Chat: o.Chat, WallSeconds: wall.Seconds(), Group: sc.Group, Injected: o.Faults.Injected,
+		Invariants: []InvariantReport{}}
 	if sr.Failures == nil {
 		sr.Failures = []string{}
 	}
@@ -133,8 +155,13 @@ func scenarioReport(o *Observed, failures []string, wall time.Duration) Scenario
 	}
 	for i, p := range o.Pushes {
 		pr := PushReport{Label: p.Label, Tag: p.Tag, Digest: p.Digest, Execution: p.Execution, ExecutionStatus: p.ExecutionStatus, Expected: string(sc.Pushes[i].Expect)}
+		pr.Transitions, pr.TaskFailures = p.Transitions, p.TaskFailures
 		if p.Result != nil {
 			pr.Outcome, pr.Reason, pr.ServiceDeploymentARN, pr.ECSStatus = string(p.Result.Outcome), reasonOf(p.Result), p.Result.ServiceDeploymentARN, p.Result.ECSStatus
+			if d := o.deployment(p.Result); d != nil && !p.PushedAt.IsZero() && !d.FinishedAt.IsZero() {
+				pr.Timing = &PushTiming{PushToUpdateServiceSeconds: d.CreatedAt.Sub(p.PushedAt).Seconds(),
+					ECSEndToResultSeconds: p.Result.FinishedAt.Sub(d.FinishedAt).Seconds()}
+			}
 		}
 		sr.Pushes = append(sr.Pushes, pr)
 	}
@@ -215,6 +242,25 @@ func writeScenario(w io.Writer, sr ScenarioReport) {
 				fmt.Fprintf(w, "      %s\n", line)
 			}
 		}
+	}
+	if len(sr.Injected) > 0 {
+		fmt.Fprintf(w, "\n  faults injected\n")
+		for _, f := range sr.Injected {
+			fmt.Fprintf(w, "    %s\n", f)
+		}
+	}
+	if len(sr.Invariants) > 0 {
+		var held []string
+		for _, v := range sr.Invariants {
+			if v.Held {
+				held = append(held, v.Name)
+			}
+		}
+		fmt.Fprintf(w, "\n  invariants: %d of %d held", len(held), len(sr.Invariants))
+		if len(held) == len(sr.Invariants) {
+			fmt.Fprintf(w, " (%s)", strings.Join(held, "; "))
+		}
+		fmt.Fprintln(w)
 	}
 	if len(sr.Failures) > 0 {
 		fmt.Fprintf(w, "\n  not as expected\n")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/greenlight-deploy/greenlight/internal/ecsemu"
 	"github.com/greenlight-deploy/greenlight/internal/localaws"
+	"github.com/greenlight-deploy/greenlight/internal/notify"
 	"github.com/greenlight-deploy/greenlight/internal/result"
 )
 
@@ -86,7 +87,8 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 			}
 			log.Error("scenario broke", "scenario", sc.Name, "error", err)
 			sr = ScenarioReport{Name: sc.Name, Description: sc.Description, Proves: sc.Proves, Failures: []string{"the rehearsal broke: " + err.Error()},
-				Expected: ExpectedReport{Outcome: string(sc.Pushes[sc.Primary].Expect)}, Stages: []StageReport{}, Traffic: []PhaseReport{}, Chat: []ChatMessage{}}
+				Expected: ExpectedReport{Outcome: string(sc.Pushes[sc.Primary].Expect)}, Stages: []StageReport{}, Traffic: []PhaseReport{}, Chat: []ChatMessage{},
+				Group: sc.Group, Invariants: []InvariantReport{}}
 			writeScenario(o.Live, sr)
 		}
 		if rep.NotCreated == nil {
@@ -188,6 +190,20 @@ func (l *local) command(tag string, faults map[string]string) ecsemu.Command {
 	return ecsemu.Command{Path: l.appBin, Env: env}
 }
 
+// scenarioRun is one scenario in progress: what it created and what it saw, for the
+// scenario's own steps (Push.Before, Fault.Settle) and the checks at its end.
+type scenarioRun struct {
+	l   *local
+	sc  Scenario
+	log *slog.Logger
+	st  *stackOut
+	em  *ecsemu.Emulator
+	tap *eventTap
+	run *runner
+	obs *Observed
+	fs  []*follower
+}
+
 // runScenario sets up a fresh local AWS state, pushes the scenario's images and collects
 // what happened.
 func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (ScenarioReport, []SkippedResource, error) {
@@ -197,6 +213,10 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 	tl := l.tl
 	tl.begin(sc, n, of)
 	log := l.log.With("scenario", sc.Name)
+	fault := sc.Fault
+	if fault == nil {
+		fault = &Fault{}
+	}
 
 	if err := l.moto.Reset(ctx); err != nil {
 		return ScenarioReport{}, nil, fmt.Errorf("reset moto: %w", err)
@@ -228,10 +248,13 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 	if err != nil {
 		return ScenarioReport{}, nil, err
 	}
+	tap := &eventTap{}
 	em, err := ecsemu.New(ctx, ecsemu.Options{
 		Upstream: l.moto.URL, AWS: &l.cfg, AccountID: account, Runner: run, TimeScale: l.o.TimeScale,
 		TargetGroups: envr.tgs, TaskAddressBase: l.taskBase,
-		LogDir: filepath.Join(l.workDir, sc.Name, "tasks"), Logger: l.log, OnEvent: tl.emulatorEvent,
+		LogDir: filepath.Join(l.workDir, sc.Name, "tasks"), Logger: l.log,
+		OnEvent:  func(ev ecsemu.Event) { tl.emulatorEvent(ev); tap.on(ev) },
+		Throttle: fault.ECSThrottle,
 	})
 	if err != nil {
 		return ScenarioReport{}, nil, envErr(fmt.Errorf("start the ECS emulator: %w", err))
@@ -239,6 +262,7 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 	l.ecs.point(em.URL())
 	defer func() {
 		l.ecs.point("")
+		tap.openAll()
 		if err := em.Close(); err != nil {
 			log.Error("close the emulator", "error", err)
 		}
@@ -275,15 +299,25 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 		tl.event("alarm %s is in ALARM: production is failing before any push", alarmName)
 	}
 
-	chatFrom := l.receiver.count()
 	obs := &Observed{Scenario: sc, AlarmName: alarmName, BlueVersion: blueTag}
-	var fs []*follower
+	r := &scenarioRun{l: l, sc: sc, log: log, st: st, em: em, tap: tap, run: run, obs: obs}
+	if err := r.inject(fault); err != nil {
+		return ScenarioReport{}, nil, err
+	}
+	defer r.clearFaults()
+
+	chatFrom := l.receiver.count()
 	for i, p := range sc.Pushes {
 		if p.After > 0 {
 			time.Sleep(p.After)
 		}
 		if p.AfterLock && i > 0 {
-			if err := l.waitLocked(ctx, fs[i-1]); err != nil {
+			if err := l.waitLocked(ctx, r.fs[i-1]); err != nil {
+				return ScenarioReport{}, nil, err
+			}
+		}
+		if p.Before != nil {
+			if err := p.Before(ctx, r); err != nil {
 				return ScenarioReport{}, nil, err
 			}
 		}
@@ -304,6 +338,7 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 		if err != nil {
 			return ScenarioReport{}, nil, err
 		}
+		po.PushedAt = time.Now()
 		if err := l.pushEvent(ctx, po.Tag, po.Digest); err != nil {
 			return ScenarioReport{}, nil, err
 		}
@@ -320,14 +355,16 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 		}
 		tl.event("%s push %s:%s@%s%s: %s → execution %s", po.Label, repository, po.Tag, result.ShortDigest(po.Digest), faults, what, shortARN(po.Execution))
 		obs.Pushes = append(obs.Pushes, po)
-		fs = append(fs, &follower{arn: po.Execution, label: po.Label})
+		r.fs = append(r.fs, &follower{arn: po.Execution, label: po.Label})
 	}
+	fs := r.fs
 
 	// Follow the executions until each has ended and published its result, and the chat
 	// messages have arrived.
 	res := &results{}
 	printed := map[int]bool{}
-	var chatDone time.Time
+	var chatDone, endedAt time.Time
+	settled := fault.Settle == nil
 	for {
 		allDone := true
 		for _, f := range fs {
@@ -339,6 +376,9 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 			if f.status == "" {
 				allDone = false
 			}
+		}
+		if allDone && endedAt.IsZero() {
+			endedAt = time.Now()
 		}
 		if err := res.poll(ctx, l.c.sqs, queue); err != nil && ctx.Err() == nil {
 			log.Warn("read results", "error", err)
@@ -360,7 +400,7 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 				tl.event("%s result published: %s%s", obs.Pushes[i].Label, r.Outcome, why)
 			}
 			if r.Outcome != result.Skipped {
-				want++
+				want += chatWanted(st, fault, r.Outcome)
 			}
 		}
 		msgs, _ := l.receiver.since(chatFrom)
@@ -369,7 +409,17 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 			tl.event("chat → %s (%s): %s", m.Channel, m.Type, first)
 		}
 		obs.Chat = msgs
-		if allDone {
+		if allDone && !settled {
+			ok, err := fault.Settle(ctx, r)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("settle", "error", err)
+			}
+			if chatDone.IsZero() {
+				chatDone = time.Now()
+			}
+			settled = ok || time.Since(chatDone) > time.Minute
+		}
+		if allDone && settled {
 			if chatDone.IsZero() {
 				chatDone = time.Now()
 			}
@@ -377,6 +427,12 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 			if len(obs.Chat) >= want || time.Since(chatDone) > 10*time.Second {
 				break
 			}
+		}
+		if !allDone && !endedAt.IsZero() && time.Since(endedAt) > 20*time.Second {
+			// Every execution has ended, and a result is still missing after 20 s: it will
+			// not come (the checks say which).
+			tl.event("every execution has ended; %s", missingResults(obs, res))
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -388,9 +444,15 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+	// A last look for redeliveries and late chat messages (the invariants count them).
+	time.Sleep(300 * time.Millisecond)
+	_ = res.poll(ctx, l.c.sqs, queue)
+	obs.Chat, _ = l.receiver.since(chatFrom)
 	for i, f := range fs {
-		obs.Pushes[i].ExecutionStatus = f.status
+		p := &obs.Pushes[i]
+		p.ExecutionStatus, p.Transitions, p.Entered, p.TaskFailures, p.Attempts = f.status, f.transitions, f.at, f.failures, f.attempts
 	}
+	obs.Published = res.everything()
 	stopTraffic()
 	obs.Requests = stats
 
@@ -408,6 +470,8 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 		return ScenarioReport{}, nil, err
 	}
 	obs.Production = productionPhases(tr2)
+	r.collectFaults()
+	obs.End = r.readEnd(ctx)
 
 	failures := obs.checkOutcomes()
 	for _, a := range sc.Assertions {
@@ -415,11 +479,40 @@ func (l *local) runScenario(parent context.Context, sc Scenario, n, of int) (Sce
 			failures = append(failures, a.Name+": "+err.Error())
 		}
 	}
+	invariants := checkInvariants(obs)
+	for _, v := range invariants {
+		if !v.Held {
+			failures = append(failures, "invariant "+v.Name+": "+v.Detail)
+		}
+	}
 	sr := scenarioReport(obs, failures, time.Since(began))
+	sr.Invariants = invariants
 	tl.mute()
 	writeScenario(l.o.Live, sr)
 	log.Info("scenario done", "pass", sr.Pass, "outcome", sr.Outcome, "wall_seconds", sr.WallSeconds)
 	return sr, skipped, nil
+}
+
+func missingResults(o *Observed, res *results) string {
+	var out []string
+	for _, p := range o.Pushes {
+		if _, ok := res.of(p.Execution); !ok {
+			out = append(out, p.Label)
+		}
+	}
+	return "no result was published for " + strings.Join(out, ", ")
+}
+
+// chatWanted is how many chat messages a result should bring: one per channel of the
+// rehearsed route that wants its outcome and does not fail on purpose.
+func chatWanted(st *stackOut, f *Fault, o result.Outcome) int {
+	n := 0
+	for _, name := range st.route.Notify {
+		if ch, ok := st.routes.Channels[name]; ok && notify.Wants(ch.Outcomes, o) && f.Webhooks[name] == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func faultList(f map[string]string) string {

@@ -1,6 +1,7 @@
 package rehearsal
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -26,6 +27,9 @@ type Push struct {
 	AfterLock bool
 	// Expect is the outcome greenlight must publish for this push.
 	Expect result.Outcome
+	// Before runs just before the push (a fault scenario's own step: an operator's
+	// deployment, an execution stopped by hand …); an error ends the scenario.
+	Before func(ctx context.Context, r *scenarioRun) error
 }
 
 // Scenario is one rehearsal: what blue runs, what is pushed, what must come out.
@@ -44,14 +48,22 @@ type Scenario struct {
 	Pushes           []Push
 	// Primary is the push whose outcome and reason are the scenario's.
 	Primary int
-	// Assertions must all hold, beyond every push's expected outcome.
+	// Assertions must all hold, beyond every push's expected outcome (and the invariants,
+	// checked after every scenario).
 	Assertions []Assertion
+	// Group is "faults" for the fault scenarios (--scenario faults), empty for the others.
+	Group string
+	// Fault is what a fault scenario injects (nil for the others).
+	Fault *Fault
+	// Operator are the sample app's fault switches of an image an operator deploys by
+	// hand during the scenario (push-during-rollback), for Faulty.
+	Operator map[string]string
 }
 
 // Faulty reports whether the scenario relies on the sample app's fault switches (so it
 // cannot run with --app-cmd).
 func (s Scenario) Faulty() bool {
-	if len(s.Blue) > 0 {
+	if len(s.Blue) > 0 || len(s.Operator) > 0 {
 		return true
 	}
 	for _, p := range s.Pushes {
@@ -79,8 +91,14 @@ type Assertion struct {
 
 func repeat(i int) *int { return &i }
 
-// Scenarios is the scenario table, in the order `--scenario all` runs them.
-var Scenarios = []Scenario{
+// Scenarios is the scenario table, in the order `--scenario all` runs them: the
+// deployment scenarios, then the fault scenarios (faults.go).
+var Scenarios = append(deploymentScenarios, faultScenarios...)
+
+// GroupFaults names the fault scenarios as a group (--scenario faults).
+const GroupFaults = "faults"
+
+var deploymentScenarios = []Scenario{
 	{
 		Name:        "healthy",
 		Description: "a good image: blue/green through every stage, production moves to green",
@@ -190,8 +208,11 @@ func selectScenarios(names []string, appCmd bool) (run []Scenario, left []string
 	}
 	for _, n := range names {
 		n = strings.TrimSpace(n)
-		if n == "all" {
+		if n == "all" || n == GroupFaults {
 			for _, s := range Scenarios {
+				if n == GroupFaults && s.Group != GroupFaults {
+					continue
+				}
 				if appCmd && s.Faulty() {
 					left = append(left, s.Name)
 					continue
@@ -202,7 +223,7 @@ func selectScenarios(names []string, appCmd bool) (run []Scenario, left []string
 		}
 		s, ok := Lookup(n)
 		if !ok {
-			return nil, nil, usagef("unknown scenario %q: use one of %s, or all (--list describes them)", n, strings.Join(ScenarioNames(), ", "))
+			return nil, nil, usagef("unknown scenario %q: use one of %s, or all, or faults (--list describes them)", n, strings.Join(ScenarioNames(), ", "))
 		}
 		if appCmd && s.Faulty() {
 			return nil, nil, usagef("scenario %s injects faults through the sample app's switches (%s), which the program given with --app-cmd does not have; with --app-cmd, run %s", s.Name, faultNames(s), strings.Join(faultFree(), ", "))
@@ -221,6 +242,9 @@ func faultNames(s Scenario) string {
 		for k := range p.Faults {
 			set[k] = true
 		}
+	}
+	for k := range s.Operator {
+		set[k] = true
 	}
 	var out []string
 	for k := range set {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,8 @@ type stackOut struct {
 	smokeFunction string
 	routes        *routes.Document
 	route         routes.Route
+	// table is the ledger table's name, dlq the notifier's dead-letter queue URL.
+	table, dlq string
 }
 
 // stackParameters are template.yaml's parameters for the rehearsal: the quick-start route
@@ -159,7 +162,7 @@ func (l *local) createStack(ctx context.Context, sc Scenario) (*stackOut, error)
 			name := str(p["Name"])
 			value := str(p["Value"])
 			if id == "RoutesParameter" {
-				doc, route, err := l.rehearsalRoutes(ctx, value)
+				doc, route, err := l.rehearsalRoutes(ctx, value, sc)
 				if err != nil {
 					routesErr = err
 					return physical{}, err
@@ -281,8 +284,10 @@ func (l *local) createStack(ctx context.Context, sc Scenario) (*stackOut, error)
 	out.stateMachine = str(b.made["DeployStateMachine"].Ref)
 	out.resultTopic = str(b.made["ResultTopic"].Ref)
 	out.smokeFunction = str(b.made["SmokeTestFunction"].Atts["Arn"])
-	if out.stateMachine == "" || out.resultTopic == "" || out.smokeFunction == "" {
-		return nil, fmt.Errorf("template.yaml: the rehearsal needs DeployStateMachine, ResultTopic and SmokeTestFunction")
+	out.table = str(b.made["LedgerTable"].Ref)
+	out.dlq = str(b.made["NotifyDLQ"].Ref)
+	if out.stateMachine == "" || out.resultTopic == "" || out.smokeFunction == "" || out.table == "" || out.dlq == "" {
+		return nil, fmt.Errorf("template.yaml: the rehearsal needs DeployStateMachine, ResultTopic, SmokeTestFunction, LedgerTable and NotifyDLQ")
 	}
 	return out, nil
 }
@@ -372,8 +377,8 @@ func (l *local) createFunction(b *builder) creator {
 		for k, v := range env {
 			runEnv[k] = v
 		}
-		runEnv["AWS_ENDPOINT_URL"] = l.moto.URL
-		runEnv["AWS_ENDPOINT_URL_ECS"] = l.ecs.url // the ECS blue/green emulator
+		runEnv["AWS_ENDPOINT_URL"] = l.awsFront.URL // moto, through the fault-injection proxy
+		runEnv["AWS_ENDPOINT_URL_ECS"] = l.ecs.url  // the ECS blue/green emulator
 		runEnv["GREENLIGHT_CLOUDWATCH_PROTOCOL"] = "query"
 		if lc, ok := p["LoggingConfig"].(map[string]any); ok && str(lc["LogFormat"]) != "" {
 			runEnv["AWS_LAMBDA_LOG_FORMAT"] = str(lc["LogFormat"])
@@ -435,7 +440,7 @@ func zipOf(path string) ([]byte, error) {
 // rehearsalRoutes turns the routes document into the one the rehearsal stores: the
 // template's quick-start route (or the first route of --routes, pointed at the demo
 // service), with every chat channel delivering to the local receiver.
-func (l *local) rehearsalRoutes(ctx context.Context, templateValue string) (*routes.Document, routes.Route, error) {
+func (l *local) rehearsalRoutes(ctx context.Context, templateValue string, sc Scenario) (*routes.Document, routes.Route, error) {
 	src, what := []byte(templateValue), "template.yaml's RoutesParameter"
 	if l.o.RoutesFile != "" {
 		b, err := os.ReadFile(l.o.RoutesFile)
@@ -472,6 +477,17 @@ func (l *local) rehearsalRoutes(ctx context.Context, templateValue string) (*rou
 	if len(r.Notify) == 0 {
 		r.Notify = []string{chatChannel}
 		doc.Channels[chatChannel] = routes.Channel{Type: "slack"}
+	}
+	if sc.Fault != nil {
+		names := make([]string, 0, len(sc.Fault.Channels))
+		for name := range sc.Fault.Channels {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			doc.Channels[name] = routes.Channel{Type: sc.Fault.Channels[name]}
+			r.Notify = append(r.Notify, name)
+		}
 	}
 	for name, ch := range doc.Channels {
 		arn, err := l.chatSecret(ctx, name)

@@ -28,8 +28,16 @@ func TestSelectScenarios(t *testing.T) {
 		{name: "default", want: []string{"healthy"}},
 		{name: "all", in: []string{"all"}, want: ScenarioNames()},
 		{name: "two, deduplicated", in: []string{"burst", "healthy", "burst"}, want: []string{"burst", "healthy"}},
-		{name: "all with app-cmd leaves the fault scenarios out", in: []string{"all"}, appCmd: true,
-			want: []string{"healthy", "duplicate-event", "burst"}, left: []string{"broken-health", "error-rate", "crash-on-start", "alarm-already-firing"}},
+		{name: "all with app-cmd leaves the app-fault scenarios out", in: []string{"all"}, appCmd: true,
+			want: []string{"healthy", "duplicate-event", "burst", "ecs-throttling", "lambda-killed", "moto-slow", "chat-down", "stopped-by-hand"},
+			left: []string{"broken-health", "error-rate", "crash-on-start", "alarm-already-firing", "push-during-rollback"}},
+		{name: "faults", in: []string{"faults"},
+			want: []string{"ecs-throttling", "lambda-killed", "moto-slow", "chat-down", "push-during-rollback", "stopped-by-hand"}},
+		{name: "faults with app-cmd", in: []string{"faults"}, appCmd: true,
+			want: []string{"ecs-throttling", "lambda-killed", "moto-slow", "chat-down", "stopped-by-hand"}, left: []string{"push-during-rollback"}},
+		{name: "a group and a name", in: []string{"healthy", "faults"},
+			want: []string{"healthy", "ecs-throttling", "lambda-killed", "moto-slow", "chat-down", "push-during-rollback", "stopped-by-hand"}},
+		{name: "operator faults with app-cmd", in: []string{"push-during-rollback"}, appCmd: true, wantErr: "(CRASH_AFTER)"},
 		{name: "unknown", in: []string{"healty"}, wantErr: `unknown scenario "healty": use one of healthy, broken-health`},
 		{name: "fault scenario with app-cmd", in: []string{"error-rate"}, appCmd: true, wantErr: "scenario error-rate injects faults through the sample app's switches (ERROR_RATE)"},
 	} {
@@ -74,7 +82,8 @@ func TestScenarioTable(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"healthy", "broken-health", "error-rate", "duplicate-event", "burst", "crash-on-start", "alarm-already-firing"} {
+	for _, want := range []string{"healthy", "broken-health", "error-rate", "duplicate-event", "burst", "crash-on-start", "alarm-already-firing",
+		"ecs-throttling", "lambda-killed", "moto-slow", "chat-down", "push-during-rollback", "stopped-by-hand"} {
 		if !seen[want] {
 			t.Errorf("the issue's scenario %s is missing", want)
 		}
