@@ -87,6 +87,8 @@ type PushReport struct {
 	// Task attempts (retried or caught).
 	Transitions  int           `json:"transitions"`
 	TaskFailures []TaskFailure `json:"taskFailures,omitempty"`
+	// States counts how many times the execution entered each state.
+	States map[string]int `json:"states,omitempty"`
 	// Timing is measured on this machine, from the emulator's and the result's clocks.
 	Timing *PushTiming `json:"timing,omitempty"`
 }
@@ -156,6 +158,12 @@ func scenarioReport(o *Observed, failures []string, wall time.Duration) Scenario
 	for i, p := range o.Pushes {
 		pr := PushReport{Label: p.Label, Tag: p.Tag, Digest: p.Digest, Execution: p.Execution, ExecutionStatus: p.ExecutionStatus, Expected: string(sc.Pushes[i].Expect)}
 		pr.Transitions, pr.TaskFailures = p.Transitions, p.TaskFailures
+		if len(p.Entered) > 0 {
+			pr.States = map[string]int{}
+			for st, at := range p.Entered {
+				pr.States[st] = len(at)
+			}
+		}
 		if p.Result != nil {
 			pr.Outcome, pr.Reason, pr.ServiceDeploymentARN, pr.ECSStatus = string(p.Result.Outcome), reasonOf(p.Result), p.Result.ServiceDeploymentARN, p.Result.ECSStatus
 			if d := o.deployment(p.Result); d != nil && !p.PushedAt.IsZero() && !d.FinishedAt.IsZero() {
