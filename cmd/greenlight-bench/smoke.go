@@ -64,7 +64,7 @@ func (b *bench) smoke(ctx context.Context) ([]SmokeFigure, error) {
 			return nil, err
 		}
 		h := smoketest.New(smoketest.Config{RoutesParameter: "/greenlight/routes", LedgerTable: "ledger", TimeScale: 1}, smoketest.Deps{
-			ECS: &fakeECS{fleet: fleet, service: serviceARN, revision: revisionARN, deployment: deploymentARN, cluster: cluster},
+			ECS:    &fakeECS{fleet: fleet, service: serviceARN, revision: revisionARN, deployment: deploymentARN, cluster: cluster},
 			Routes: staticRoutes{doc}, Evidence: noEvidence{}, Logger: slog.New(slog.DiscardHandler),
 		})
 		var times []float64
