@@ -115,7 +115,7 @@ func TestReportAndHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"$0.0088", "$0.0080", "+10%", "Test CPU", "abc123", "11.93", "42.1", "| 50 | 7.00 | 2.70 | 2.70 |", "2026-11-01 10:00", "2026-11-29 10:00", "| SCALE_UP | 4.0 | 15 | 16 |"} {
+		for _, want := range []string{"$0.0088", "$0.0080", "+10%", "Test CPU", "abc123", "11.93", "42.1", "| 50 | 7.00 | 2.70 | 2.70 |", "2026-11-01 10:00", "2026-11-29 10:00", "| SCALE_UP | 4.0 | 15 | 16 |", "$0.0000133334", "$0.025"} {
 			if !strings.Contains(md, want) {
 				t.Errorf("%s report lacks %q", lang, want)
 			}

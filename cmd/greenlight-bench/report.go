@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"text/template"
 )
@@ -55,7 +56,8 @@ func renderReport(r Run, prev *Run, runs []Run, lang string) (string, error) {
 		src = reportKO
 	}
 	t, err := template.New("bench").Funcs(template.FuncMap{
-		"ms": fmtMs, "usd": usd, "f1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+		"ms": fmtMs, "usd": usd, "num": func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
+		"f1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
 		"f2": func(v float64) string { return fmt.Sprintf("%.2f", v) }, "f3": func(v float64) string { return fmt.Sprintf("%.3f", v) },
 		"gbs": func(v float64) string { return fmt.Sprintf("%.4f", v) }, "date": func(r Run) string { return r.Date.Format("2006-01-02 15:04 UTC") },
 	}).Parse(src)
