@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -163,5 +165,36 @@ func TestChange(t *testing.T) {
 	}
 	if _, err := parseCounts("1,x"); err == nil {
 		t.Error("parseCounts(1,x): no error")
+	}
+}
+
+// TestRender: -render writes both reports from the history's last two runs and measures
+// nothing; without a history it says to run the bench first.
+func TestRender(t *testing.T) {
+	repo := t.TempDir()
+	for _, d := range []string{"docs/ko", "docs/bench"} {
+		if err := os.MkdirAll(filepath.Join(repo, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errs strings.Builder
+	if code := run(context.Background(), []string{"-repo", repo, "-render"}, &out, &errs); code != 1 || !strings.Contains(errs.String(), "run the bench first") {
+		t.Fatalf("-render without a history: exit %d, %s", code, errs.String())
+	}
+	h := &history{Runs: []Run{sampleRun(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), 0.008), sampleRun(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), 0.009)}}
+	if err := h.save(filepath.Join(repo, "docs/bench/history.json")); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(context.Background(), []string{"-repo", repo, "-render"}, &out, &errs); code != 0 {
+		t.Fatalf("-render: exit %d, %s", code, errs.String())
+	}
+	for _, p := range []string{"docs/bench.md", "docs/ko/bench.md"} {
+		b, err := os.ReadFile(filepath.Join(repo, p))
+		if err != nil || !strings.Contains(string(b), "$0.0090") || !strings.Contains(string(b), "+12%") {
+			t.Errorf("%s after -render: %v\n%s", p, err, b)
+		}
+	}
+	if h2, _ := loadHistory(filepath.Join(repo, "docs/bench/history.json")); len(h2.Runs) != 2 {
+		t.Errorf("-render changed the history: %d runs", len(h2.Runs))
 	}
 }
