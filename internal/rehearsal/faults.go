@@ -122,7 +122,7 @@ var faultScenarios = []Scenario{
 			First: map[string]int{"UpdateService": 5}}},
 		Pushes: []Push{{Tag: "v1.1.0", Expect: result.Succeeded}},
 		Assertions: []Assertion{
-			throttledCalls(10), retriedTask("Start", "greenlight.Transient", "ThrottlingException"),
+			throttledCalls(8), retriedTask("Start", "greenlight.Transient", "ThrottlingException"),
 			reachedStages("BAKE_TIME", "CLEAN_UP"), deployments(1), noFailedProduction(), chatFor(result.Succeeded),
 		},
 	},
@@ -146,7 +146,7 @@ var faultScenarios = []Scenario{
 		Fault:       &Fault{SlowAWS: &localaws.SlowFaults{Share: 0.25, Min: time.Second, Max: 2 * time.Second, DropEvery: 4, Seed: 7}},
 		Pushes:      []Push{{Tag: "v1.1.0", Expect: result.Succeeded}},
 		Assertions: []Assertion{
-			slowed(8, 1), noTaskFailures(), withinDeadline(),
+			slowed(5, 1), noTaskFailures(), withinDeadline(),
 			reachedStages("BAKE_TIME", "CLEAN_UP"), deployments(1), noFailedProduction(), chatFor(result.Succeeded),
 		},
 	},
