@@ -95,6 +95,12 @@ func (f *ecsFront) serve(w http.ResponseWriter, r *http.Request) {
 	rec := httptest.NewRecorder()
 	f.proxy.ServeHTTP(rec, r)
 	if !h.after() {
+		// No answer at all: the connection is closed, as a dead caller's would be.
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+			}
+		}
 		return
 	}
 	for k, vs := range rec.Header() {
