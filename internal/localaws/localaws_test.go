@@ -331,3 +331,38 @@ func TestBuildBootstraps(t *testing.T) {
 		t.Errorf("BuildBootstraps of two packages named echo = %v; want an error naming echo/bootstrap", err)
 	}
 }
+
+// TestStartRIERetriesOnTakenPorts: an emulator that exits during start-up (here: every
+// port it could be given is taken on the first try) is started again on new ports.
+func TestStartRIERetriesOnTakenPorts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a bootstrap")
+	}
+	ctx := context.Background()
+	rie, err := localaws.InstallRIE(ctx, filepath.Join("..", "..", ".bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./internal/localaws/testdata/echo", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A wrapper that fails (exits at once) the first time it runs and execs the real
+	// emulator after that: exactly what a port taken between FreePort and bind looks like.
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran-once")
+	wrapper := filepath.Join(dir, "rie-once-broken")
+	script := "#!/bin/sh\nif [ ! -e " + marker + " ]; then touch " + marker + "; echo 'listen tcp: address already in use' >&2; exit 1; fi\nexec " + rie + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, err := localaws.StartRIE(ctx, localaws.RIEOptions{RIEPath: wrapper, Bootstrap: boot, Name: "echo-retry", LogDir: dir})
+	if err != nil {
+		t.Fatalf("StartRIE after one failed start = %v; want a retry on new ports", err)
+	}
+	defer r.Stop()
+	out, err := r.Invoke(ctx, []byte(`{"a":1}`))
+	if err != nil || !strings.Contains(string(out), `"echoed":true`) {
+		t.Fatalf("Invoke after the retry = %s, %v", out, err)
+	}
+}

@@ -90,6 +90,20 @@ func StartMoto(ctx context.Context, opts MotoOptions) (*Moto, error) {
 	if err := os.WriteFile(script, motoLauncher, 0o644); err != nil {
 		return nil, err
 	}
+	// The port is picked free and bound a moment later by moto: another process can take it
+	// in between. A server that exits during start-up is started again on a new port.
+	for attempt := 1; ; attempt++ {
+		m, err := startMotoOnce(ctx, python, script, dir, opts.Env)
+		if err == nil || !errors.Is(err, errMotoExited) || attempt == 3 || ctx.Err() != nil {
+			return m, err
+		}
+	}
+}
+
+// errMotoExited reports a moto_server that exited before it answered.
+var errMotoExited = errors.New("moto_server exited during start-up")
+
+func startMotoOnce(ctx context.Context, python, script, dir string, env []string) (*Moto, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -112,7 +126,7 @@ func StartMoto(ctx context.Context, opts MotoOptions) (*Moto, error) {
 	// Not CommandContext: the server must outlive a start-up context; Stop ends it by PID.
 	cmd := exec.Command(python, script, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Env = append(os.Environ(), "MOTO_LAMBDA_RIE_FILE="+m.lambdaMapPath(), "PYTHONUNBUFFERED=1")
-	cmd.Env = append(cmd.Env, opts.Env...)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -137,7 +151,7 @@ func (m *Moto) waitReady(ctx context.Context, limit time.Duration) error {
 	for {
 		select {
 		case <-m.done:
-			return fmt.Errorf("moto_server exited during start-up: %s", m.LogTail(20))
+			return fmt.Errorf("%w: %s", errMotoExited, m.LogTail(20))
 		default:
 		}
 		if err := m.post(ctx, "/moto-api/reset", ""); err == nil {

@@ -3,6 +3,7 @@ package localaws
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -130,9 +131,24 @@ type RIEOptions struct {
 	LogDir    string        // where <name>.log goes; default beside the bootstrap
 }
 
+// errRIEExited reports an emulator that exited before it listened: typically a port picked
+// free was taken by another process before the emulator bound it.
+var errRIEExited = errors.New("exited during start-up")
+
 // StartRIE starts the emulator on two free loopback ports and waits until it accepts
-// connections.
+// connections. Ports are picked free and bound a moment later by the emulator, so another
+// process can take one in between (tests running alongside); an emulator that exits during
+// start-up is started again on new ports, up to three times.
 func StartRIE(ctx context.Context, o RIEOptions) (*RIE, error) {
+	for attempt := 1; ; attempt++ {
+		r, err := startRIEOnce(ctx, o)
+		if err == nil || !errors.Is(err, errRIEExited) || attempt == 3 || ctx.Err() != nil {
+			return r, err
+		}
+	}
+}
+
+func startRIEOnce(ctx context.Context, o RIEOptions) (*RIE, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 60 * time.Second
 	}
@@ -191,7 +207,7 @@ func StartRIE(ctx context.Context, o RIEOptions) (*RIE, error) {
 		}
 		select {
 		case <-r.done:
-			return nil, fmt.Errorf("aws-lambda-rie for %s exited during start-up: %s", o.Name, r.LogTail(10))
+			return nil, fmt.Errorf("aws-lambda-rie for %s %w: %s", o.Name, errRIEExited, r.LogTail(10))
 		case <-ctx.Done():
 			_ = r.Stop()
 			return nil, ctx.Err()

@@ -314,18 +314,7 @@ func (l *local) ensureRIE(ctx context.Context, name, codeDir string, env map[str
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}
-	// StartRIE picks its two ports free, then aws-lambda-rie binds them: another process can
-	// take one in between (tests running alongside), and the emulator then exits at once.
-	// New ports on the next try.
-	var r *localaws.RIE
-	var err error
-	for attempt := 1; ; attempt++ {
-		r, err = localaws.StartRIE(ctx, localaws.RIEOptions{RIEPath: l.rieBin, Bootstrap: boot, Name: name, Env: list, Timeout: timeout, LogDir: logDir})
-		if err == nil || ctx.Err() != nil || attempt == 3 {
-			break
-		}
-		l.log.Warn("aws-lambda-rie did not start; trying again on other ports", "function", name, "attempt", attempt, "error", err)
-	}
+	r, err := localaws.StartRIE(ctx, localaws.RIEOptions{RIEPath: l.rieBin, Bootstrap: boot, Name: name, Env: list, Timeout: timeout, LogDir: logDir})
 	if err != nil {
 		return envErr(err)
 	}
