@@ -308,9 +308,11 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	}
 }
 
+// waitFor polls cond until it holds. The bound is generous on purpose: it only stops a
+// test that would otherwise hang (CI runs many test binaries at once on 2 cores).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if cond() {
 			return

@@ -121,7 +121,7 @@ func fastTGs() map[string]TargetGroupConfig {
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	h := &harness{t: t, ctx: ctx, calls: map[string]int{}}
 	ok := hookScript(func(hookEvent, bool, int) string { return `{"hookStatus":"SUCCEEDED"}` })
