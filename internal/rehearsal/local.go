@@ -224,50 +224,38 @@ func (l *local) build(ctx context.Context) error {
 	}
 	sort.Strings(pkgs)
 	l.boots = map[string]string{}
-	out := filepath.Join(l.o.CacheDir, "bootstraps")
-	type built struct {
-		pkg, path string
-		err       error
-	}
-	res := make(chan built, len(pkgs)+1)
-	sem := make(chan struct{}, 2)
-	for _, p := range pkgs {
-		go func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			path, err := localaws.BuildBootstrap(ctx, l.o.RepoDir, "./"+p, out)
-			res <- built{p, path, err}
-		}()
-	}
-	n := len(pkgs)
+	// The sample app builds beside the bootstraps, which build in one go build.
+	appErr := make(chan error, 1)
 	if l.o.AppCmd == "" {
-		n++
+		path := filepath.Join(l.o.CacheDir, "app", "sampleapp")
 		go func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			path := filepath.Join(l.o.CacheDir, "app", "sampleapp")
 			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", path, "./app")
 			cmd.Dir = l.o.RepoDir
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			var err error
-			if b, e := cmd.CombinedOutput(); e != nil {
-				err = fmt.Errorf("build ./app: %w: %s", e, b)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				appErr <- fmt.Errorf("build ./app: %w: %s", err, b)
+				return
 			}
-			res <- built{"app", path, err}
+			l.appBin = path
+			appErr <- nil
 		}()
+	} else {
+		appErr <- nil
+	}
+	rel := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		rel[i] = "./" + p
 	}
 	var errs []error
-	for i := 0; i < n; i++ {
-		b := <-res
-		if b.err != nil {
-			errs = append(errs, b.err)
-			continue
-		}
-		if b.pkg == "app" {
-			l.appBin = b.path
-		} else {
-			l.boots[b.pkg] = b.path
-		}
+	paths, err := localaws.BuildBootstraps(ctx, l.o.RepoDir, rel, filepath.Join(l.o.CacheDir, "bootstraps"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for i, p := range paths {
+		l.boots[pkgs[i]] = p
+	}
+	if err := <-appErr; err != nil {
+		errs = append(errs, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
