@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -141,21 +140,9 @@ func TestKillBootstrap(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	m, err := localaws.StartMoto(ctx, localaws.MotoOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
-	cfg, err := localaws.Config(ctx, m.URL, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("fn"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, cfg, roleARN := startMoto(t, ctx, localaws.MotoOptions{})
 	fn, err := localaws.StartFunction(ctx, localaws.FunctionOptions{ModuleDir: filepath.Join("..", ".."), Package: "./internal/localaws/testdata/echo",
-		Name: "echo", BuildDir: t.TempDir(), Moto: m, RoleARN: aws.ToString(role.Role.Arn)})
+		Name: "echo", BuildDir: t.TempDir(), Moto: m, RoleARN: roleARN})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,21 +192,9 @@ func TestAsyncRetriesAndOnFailureDestination(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	m, err := localaws.StartMoto(ctx, localaws.MotoOptions{Dir: t.TempDir(), Env: []string{"MOTO_LAMBDA_ASYNC_RETRY_SCALE=0.005"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
-	cfg, err := localaws.Config(ctx, m.URL, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("fn"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, cfg, roleARN := startMoto(t, ctx, localaws.MotoOptions{Env: []string{"MOTO_LAMBDA_ASYNC_RETRY_SCALE=0.005"}})
 	fn, err := localaws.StartFunction(ctx, localaws.FunctionOptions{ModuleDir: filepath.Join("..", ".."), Package: "./internal/localaws/testdata/fail",
-		Name: "fail", BuildDir: t.TempDir(), Moto: m, RoleARN: aws.ToString(role.Role.Arn)})
+		Name: "fail", BuildDir: t.TempDir(), Moto: m, RoleARN: roleARN})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,23 +281,11 @@ func TestStopInsideMapIsAborted(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	m, err := localaws.StartMoto(ctx, localaws.MotoOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
-	cfg, err := localaws.Config(ctx, m.URL, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("sm"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cfg, roleARN := startMoto(t, ctx, localaws.MotoOptions{})
 	sc := sfn.NewFromConfig(cfg)
 	def := `{"StartAt":"Each","States":{"Each":{"Type":"Map","ItemsPath":"$.items","ItemProcessor":{"ProcessorConfig":{"Mode":"INLINE"},` +
 		`"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":20,"End":true}}},"End":true}}}`
-	sm, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("m"), Definition: aws.String(def), RoleArn: role.Role.Arn})
+	sm, err := sc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("m"), Definition: aws.String(def), RoleArn: aws.String(roleARN)})
 	if err != nil {
 		t.Fatal(err)
 	}
