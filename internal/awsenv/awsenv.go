@@ -3,8 +3,10 @@ package awsenv
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwschemas "github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
@@ -20,9 +22,18 @@ const CloudWatchProtocolEnv = "GREENLIGHT_CLOUDWATCH_PROTOCOL"
 // backoff before any error reaches greenlight's own Retry in the state machine).
 const MaxAttempts = 5
 
+// AttemptTimeout bounds one HTTP attempt of an AWS call. Without it a call whose answer never
+// comes holds the Lambda until its function timeout (30-120 s) and only then does the state
+// machine retry; with it the SDK gives up on that attempt and retries it like a dropped
+// connection. No call greenlight makes legitimately takes this long.
+const AttemptTimeout = 10 * time.Second
+
 // Load returns the aws.Config for this process. getenv is os.Getenv outside tests.
 func Load(ctx context.Context, getenv func(string) string, optFns ...func(*config.LoadOptions) error) (aws.Config, error) {
-	opts := []func(*config.LoadOptions) error{config.WithRetryMaxAttempts(MaxAttempts)}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryMaxAttempts(MaxAttempts),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(AttemptTimeout)),
+	}
 	opts = append(opts, optFns...)
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
