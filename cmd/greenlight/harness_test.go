@@ -179,7 +179,7 @@ func (e *env) run(args ...string) (stdout, stderr string, code int) {
 		if err != nil {
 			return cfg, err
 		}
-		cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+		cfg.Retryer = localaws.ConnectionRetryer
 		cfg.APIOptions = append(cfg.APIOptions, func(s *middleware.Stack) error {
 			return smithyhttp.AddHeaderValue("x-moto-account-id", e.account)(s)
 		})

@@ -2,8 +2,11 @@ package localaws
 
 import (
 	"context"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go/middleware"
@@ -17,14 +20,15 @@ const Region = "us-east-1"
 const DefaultAccount = "123456789012"
 
 // Config returns an aws.Config for the local endpoint. accountID selects an isolated moto
-// account (empty means the default account). Retries are off: moto answers unimplemented
-// calls with HTTP 500, and a test should see that at once.
+// account (empty means the default account). Only connection errors are retried
+// (ConnectionRetryer): moto answers unimplemented calls with HTTP 500, and a test should see
+// that and every other API error at once.
 func Config(ctx context.Context, endpoint, accountID string) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(Region),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
 		config.WithBaseEndpoint(endpoint),
-		config.WithRetryMaxAttempts(1),
+		config.WithRetryer(ConnectionRetryer),
 	}
 	if accountID != "" && accountID != DefaultAccount {
 		opts = append(opts, config.WithAPIOptions([]func(*middleware.Stack) error{
@@ -32,4 +36,18 @@ func Config(ctx context.Context, endpoint, accountID string) (aws.Config, error)
 		}))
 	}
 	return config.LoadDefaultConfig(ctx, opts...)
+}
+
+// ConnectionRetryer retries a call that failed on its connection, up to three attempts, and
+// nothing else. Under load the Go transport and moto's HTTP server now and then lose a
+// response on a reused keep-alive connection ("read tcp …: use of closed network connection"
+// after a 200, aws/aws-sdk-go-v2#2737); the SDK counts that as a connection error. Such a call
+// may have reached moto: a retried create can then answer "already exists".
+func ConnectionRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.Retryables = []retry.IsErrorRetryable{retry.RetryableConnectionError{}}
+		o.RateLimiter = ratelimit.None
+		o.Backoff = retry.NewExponentialJitterBackoff(100 * time.Millisecond)
+	})
 }
