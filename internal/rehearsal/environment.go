@@ -2,6 +2,7 @@ package rehearsal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -146,11 +147,11 @@ func (l *local) createEnvironment(ctx context.Context, sc Scenario, smokeFunctio
 			if err := decode(p, &in); err != nil {
 				return physical{}, err
 			}
-			tg, err := c.elb.CreateTargetGroup(ctx, &in)
+			tg, err := createTargetGroup(ctx, c.elb, &in)
 			if err != nil {
 				return physical{}, err
 			}
-			arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+			arn := aws.ToString(tg.TargetGroupArn)
 			cfg := ecsemu.TargetGroupConfig{
 				HealthCheckPath: str(p["HealthCheckPath"]), HealthCheckIntervalSeconds: num(p["HealthCheckIntervalSeconds"]),
 				HealthCheckTimeoutSeconds: num(p["HealthCheckTimeoutSeconds"]), HealthyThresholdCount: num(p["HealthyThresholdCount"]),
@@ -177,7 +178,7 @@ func (l *local) createEnvironment(ctx context.Context, sc Scenario, smokeFunctio
 			b.mu.Lock()
 			out.tgs[arn] = cfg
 			b.mu.Unlock()
-			return physical{Ref: arn, Atts: map[string]any{"TargetGroupFullName": arn[strings.LastIndex(arn, ":")+1:], "TargetGroupName": aws.ToString(tg.TargetGroups[0].TargetGroupName)}}, nil
+			return physical{Ref: arn, Atts: map[string]any{"TargetGroupFullName": arn[strings.LastIndex(arn, ":")+1:], "TargetGroupName": aws.ToString(tg.TargetGroupName)}}, nil
 		},
 		"AWS::ElasticLoadBalancingV2::Listener": func(ctx context.Context, id string, p map[string]any) (physical, error) {
 			var in elbv2.CreateListenerInput
@@ -264,4 +265,23 @@ func afterMarker(arn, marker string) string {
 		return arn[i+len(marker):]
 	}
 	return arn
+}
+
+// createTargetGroup creates a target group as AWS does: a repeated CreateTargetGroup (the
+// SDK's retry after an answer lost on the connection) returns the group already made, where
+// moto answers DuplicateTargetGroupName.
+func createTargetGroup(ctx context.Context, elb *elbv2.Client, in *elbv2.CreateTargetGroupInput) (elbtypes.TargetGroup, error) {
+	out, err := elb.CreateTargetGroup(ctx, in)
+	var dup *elbtypes.DuplicateTargetGroupNameException
+	if errors.As(err, &dup) {
+		d, derr := elb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{aws.ToString(in.Name)}})
+		if derr != nil || len(d.TargetGroups) != 1 {
+			return elbtypes.TargetGroup{}, fmt.Errorf("%w (and finding it by name: %v)", err, derr)
+		}
+		return d.TargetGroups[0], nil
+	}
+	if err != nil {
+		return elbtypes.TargetGroup{}, err
+	}
+	return out.TargetGroups[0], nil
 }
