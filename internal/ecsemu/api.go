@@ -283,12 +283,12 @@ func (e *Emulator) hCreateService(ctx context.Context, hdr http.Header, body []b
 			return nil, &apiError{typ: "InvalidParameterException", msg: "deploymentConfiguration: " + err.Error()}
 		}
 	}
-	if cfg.Strategy != "BLUE_GREEN" || (ctl.Type != "" && ctl.Type != "ECS") {
+	if !emulatedStrategy(cfg.Strategy) || (ctl.Type != "" && ctl.Type != "ECS") {
 		if e.opts.Upstream != "" {
 			return nil, errForward
 		}
 		return nil, &apiError{typ: "UnsupportedFeatureException", msg: fmt.Sprintf(
-			"the ECS emulator runs only services with deploymentController ECS and deploymentConfiguration.strategy BLUE_GREEN (got controller %q, strategy %q)", ctl.Type, cfg.Strategy)}
+			"the ECS emulator runs only services with deploymentController ECS and deploymentConfiguration.strategy BLUE_GREEN, LINEAR or CANARY (got controller %q, strategy %q)", ctl.Type, cfg.Strategy)}
 	}
 	var lbs []loadBalancerWire
 	if len(in.LoadBalancers) > 0 {
@@ -429,15 +429,18 @@ func (e *Emulator) hUpdateService(ctx context.Context, hdr http.Header, body []b
 			return nil, &apiError{typ: "InvalidParameterException", msg: "deploymentConfiguration: " + err.Error()}
 		}
 		if c.Strategy == "" {
-			c.Strategy = "BLUE_GREEN"
+			c.Strategy = s.cfg.Strategy
 		}
-		if c.Strategy != "BLUE_GREEN" {
-			return nil, &apiError{typ: "UnsupportedFeatureException", msg: fmt.Sprintf("the ECS emulator runs only BLUE_GREEN deployments; strategy %q is not emulated", c.Strategy)}
+		if !emulatedStrategy(c.Strategy) {
+			return nil, &apiError{typ: "UnsupportedFeatureException", msg: fmt.Sprintf("the ECS emulator runs only BLUE_GREEN, LINEAR and CANARY deployments; strategy %q is not emulated", c.Strategy)}
 		}
 		if c.BakeTimeInMinutes == nil {
 			c.BakeTimeInMinutes = s.cfg.BakeTimeInMinutes
 		}
-		if err := hookStagesValid(c); err != nil {
+		if c.Strategy == s.cfg.Strategy && c.LinearConfiguration == nil && c.CanaryConfiguration == nil {
+			c.LinearConfiguration, c.CanaryConfiguration = s.cfg.LinearConfiguration, s.cfg.CanaryConfiguration
+		}
+		if err := errors.Join(strategyValid(c), hookStagesValid(c)); err != nil {
 			return nil, &apiError{typ: "InvalidParameterException", msg: err.Error()}
 		}
 		cfg = &c

@@ -229,20 +229,27 @@ func otherTG(s *service, tg string) string {
 // setWeights rewrites a listener rule's weights, as ECS does with ModifyRule, and mirrors
 // them into ELBv2 when the rule lives there.
 func (e *Emulator) setWeights(s *service, l *alb.Listener, to string) {
+	e.splitWeights(s, l, to, 100)
+}
+
+// splitWeights points pct percent of the listener rule's traffic at target group to and
+// the rest at the service's other target group (LINEAR and CANARY steps).
+func (e *Emulator) splitWeights(s *service, l *alb.Listener, to string, pct float64) {
 	if l == nil {
 		return
 	}
+	g, b := albWeights(pct)
 	w := map[string]int{}
 	for _, arn := range s.tgs {
-		w[arn] = 0
+		w[arn] = b
 	}
-	w[to] = 100
+	w[to] = g
 	l.SetWeights(w)
 	kind := ListenerProduction
 	if l == s.test {
 		kind = ListenerTest
 	}
-	e.emit(Event{Kind: EventWeight, Cluster: s.cluster, Service: s.name, Message: fmt.Sprintf("%s rule %s now forwards 100%% to %s", kind, l.Rule, to)})
+	e.emit(Event{Kind: EventWeight, Cluster: s.cluster, Service: s.name, Message: fmt.Sprintf("%s rule %s now forwards %g%% to %s", kind, l.Rule, pct, to)})
 	if e.elb == nil {
 		return
 	}

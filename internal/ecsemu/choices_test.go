@@ -22,7 +22,7 @@ func TestFirstDeploymentBlueGreen(t *testing.T) {
 	for _, inv := range r.Hooks {
 		var ev hookEvent
 		_ = json.Unmarshal(inv.Payload, &ev)
-		for _, w := range []map[string]int{ev.ExecutionDetails.TestTrafficWeights, ev.ExecutionDetails.ProductionTrafficWeights} {
+		for _, w := range []map[string]float64{ev.ExecutionDetails.TestTrafficWeights, ev.ExecutionDetails.ProductionTrafficWeights} {
 			if len(w) > 1 {
 				t.Errorf("%s weights %v name a blue that does not exist", inv.Stage, w)
 			}

@@ -16,11 +16,8 @@ func validateBlueGreen(cfg deploymentConfiguration, lbs []loadBalancerWire) (loa
 	bad := func(format string, a ...any) error {
 		return &apiError{typ: "InvalidParameterException", msg: fmt.Sprintf(format, a...)}
 	}
-	if cfg.BakeTimeInMinutes == nil {
-		return loadBalancerWire{}, bad("deploymentConfiguration.bakeTimeInMinutes is required with strategy BLUE_GREEN (0-1440)")
-	}
-	if b := *cfg.BakeTimeInMinutes; b < 0 || b > 1440 {
-		return loadBalancerWire{}, bad("deploymentConfiguration.bakeTimeInMinutes %d is out of range: use 0-1440", b)
+	if err := strategyValid(cfg); err != nil {
+		return loadBalancerWire{}, bad("%v", err)
 	}
 	if err := hookStagesValid(cfg); err != nil {
 		return loadBalancerWire{}, bad("%v", err)
@@ -34,7 +31,7 @@ func validateBlueGreen(cfg deploymentConfiguration, lbs []loadBalancerWire) (loa
 	case lb.LoadBalancerName != "":
 		return lb, bad("loadBalancers[0]: a Classic Load Balancer (loadBalancerName) cannot be combined with advancedConfiguration")
 	case ac == nil:
-		return lb, bad("loadBalancers[0].advancedConfiguration is required for strategy BLUE_GREEN (alternateTargetGroupArn, productionListenerRule, testListenerRule, roleArn)")
+		return lb, bad("loadBalancers[0].advancedConfiguration is required for strategy %s (alternateTargetGroupArn, productionListenerRule, testListenerRule, roleArn)", cfg.Strategy)
 	case lb.TargetGroupArn == "" || ac.AlternateTargetGroupArn == "":
 		return lb, bad("loadBalancers[0] needs targetGroupArn and advancedConfiguration.alternateTargetGroupArn")
 	case lb.TargetGroupArn == ac.AlternateTargetGroupArn:

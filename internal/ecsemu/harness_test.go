@@ -2,6 +2,7 @@ package ecsemu
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -211,6 +212,10 @@ type svcSpec struct {
 	blueEnv   map[string]string
 	tgA, tgB  string
 	prod, tst string
+	// strategy is BLUE_GREEN unless set; linear and canary go with LINEAR and CANARY.
+	strategy ecstypes.DeploymentStrategy
+	linear   *ecstypes.LinearConfiguration
+	canary   *ecstypes.CanaryConfiguration
 }
 
 func (h *harness) registerTD(family string, env map[string]string) string {
@@ -259,7 +264,8 @@ func (h *harness) create(spec svcSpec) (cluster, name string) {
 		DesiredCount: aws.Int32(spec.desired), LaunchType: ecstypes.LaunchTypeFargate,
 		DeploymentController: &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeEcs},
 		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{
-			Strategy: ecstypes.DeploymentStrategyBlueGreen, BakeTimeInMinutes: aws.Int32(spec.bake),
+			Strategy: cmp.Or(spec.strategy, ecstypes.DeploymentStrategyBlueGreen), BakeTimeInMinutes: aws.Int32(spec.bake),
+			LinearConfiguration: spec.linear, CanaryConfiguration: spec.canary,
 			LifecycleHooks: spec.hooks, Alarms: spec.alarms, DeploymentCircuitBreaker: spec.cb,
 			MaximumPercent: aws.Int32(200), MinimumHealthyPercent: aws.Int32(100),
 		},

@@ -67,37 +67,33 @@ type hookEvent struct {
 }
 
 type hookExecutionDetails struct {
-	ServiceArn               string         `json:"serviceArn"`
-	TargetServiceRevisionArn string         `json:"targetServiceRevisionArn"`
-	TestTrafficWeights       map[string]int `json:"testTrafficWeights"`
-	ProductionTrafficWeights map[string]int `json:"productionTrafficWeights"`
+	ServiceArn               string             `json:"serviceArn"`
+	TargetServiceRevisionArn string             `json:"targetServiceRevisionArn"`
+	TestTrafficWeights       map[string]float64 `json:"testTrafficWeights"`
+	ProductionTrafficWeights map[string]float64 `json:"productionTrafficWeights"`
 }
 
 // hookWeights returns the weight maps ECS sends at a stage (reference §2.1 table; §2.4 for
 // a rollback's re-invocations). blue is "" when there is no source revision.
-func hookWeights(stage string, rollback bool, green, blue string) (test, prod map[string]int) {
-	test, prod = map[string]int{}, map[string]int{}
-	set := func(m map[string]int, g, b int) {
+func hookWeights(stage string, rollback bool, green, blue string, prodGreen float64) (test, prod map[string]float64) {
+	test, prod = map[string]float64{}, map[string]float64{}
+	set := func(m map[string]float64, g float64) {
 		m[green] = g
 		if blue != "" {
-			m[blue] = b
+			m[blue] = 100 - g
 		}
 	}
-	switch stage {
-	case StageTestTrafficShift:
-		if rollback {
-			set(test, 0, 100)
-		} else {
-			set(test, 100, 0)
-		}
-	case StagePreProductionTrafficShift:
-		set(prod, 0, 100)
-	case StageProductionTrafficShift:
-		if rollback {
-			set(prod, 0, 100)
-		} else {
-			set(prod, 100, 0)
-		}
+	switch {
+	case stage == StageTestTrafficShift && rollback:
+		set(test, 0)
+	case stage == StageTestTrafficShift:
+		set(test, 100)
+	case stage == StageProductionTrafficShift && rollback:
+		set(prod, 0)
+	case stage == StagePreProductionTrafficShift, stage == StageProductionTrafficShift:
+		// Before a step, production is where the last step left it (0 for BLUE_GREEN and
+		// the first LINEAR or CANARY step); at a step, it is the step's share.
+		set(prod, prodGreen)
 	}
 	return test, prod
 }
@@ -299,7 +295,11 @@ func (e *Emulator) runHook(ctx context.Context, d *deployment, stage string, idx
 		if len(d.sources) > 0 {
 			blue = d.sources[0].arn
 		}
-		test, prod := hookWeights(stage, rollback, green, blue)
+		prodGreen := 0.0
+		if d.prodWeightGreen != nil {
+			prodGreen = *d.prodWeightGreen
+		}
+		test, prod := hookWeights(stage, rollback, green, blue, prodGreen)
 		ev := hookEvent{
 			ExecutionID:    x.executionID,
 			LifecycleStage: stage,

@@ -249,29 +249,36 @@ func TestHookTimeout(t *testing.T) {
 
 func TestHookWeightsTable(t *testing.T) {
 	g, b := "green", "blue"
+	type w = map[string]float64
 	for _, tc := range []struct {
 		stage      string
 		rollback   bool
-		test, prod map[string]int
+		prodGreen  float64 // where production stands when the hook runs
+		test, prod w
 	}{
-		{StagePreScaleUp, false, map[string]int{}, map[string]int{}},
-		{StagePostScaleUp, false, map[string]int{}, map[string]int{}},
-		{StageTestTrafficShift, false, map[string]int{g: 100, b: 0}, map[string]int{}},
-		{StagePostTestTrafficShift, false, map[string]int{}, map[string]int{}},
-		{StagePreProductionTrafficShift, false, map[string]int{}, map[string]int{g: 0, b: 100}},
-		{StageProductionTrafficShift, false, map[string]int{}, map[string]int{g: 100, b: 0}},
-		{StagePostProductionTrafficShift, false, map[string]int{}, map[string]int{}},
-		{StageTestTrafficShift, true, map[string]int{g: 0, b: 100}, map[string]int{}},
-		{StageProductionTrafficShift, true, map[string]int{}, map[string]int{g: 0, b: 100}},
-		{StageReconcileService, false, map[string]int{}, map[string]int{}},
+		{StagePreScaleUp, false, 0, w{}, w{}},
+		{StagePostScaleUp, false, 0, w{}, w{}},
+		{StageTestTrafficShift, false, 0, w{g: 100, b: 0}, w{}},
+		{StagePostTestTrafficShift, false, 0, w{}, w{}},
+		{StagePreProductionTrafficShift, false, 0, w{}, w{g: 0, b: 100}},
+		{StageProductionTrafficShift, false, 100, w{}, w{g: 100, b: 0}},
+		{StagePostProductionTrafficShift, false, 100, w{}, w{}},
+		{StageTestTrafficShift, true, 0, w{g: 0, b: 100}, w{}},
+		{StageProductionTrafficShift, true, 0, w{}, w{g: 0, b: 100}},
+		{StageReconcileService, false, 0, w{}, w{}},
+		// LINEAR and CANARY: each step's share, and before a step the share of the last one.
+		{StageProductionTrafficShift, false, 5, w{}, w{g: 5, b: 95}},
+		{StagePreProductionTrafficShift, false, 30, w{}, w{g: 30, b: 70}},
+		{StageProductionTrafficShift, false, 0.5, w{}, w{g: 0.5, b: 99.5}},
+		{StageProductionTrafficShift, true, 30, w{}, w{g: 0, b: 100}},
 	} {
-		test, prod := hookWeights(tc.stage, tc.rollback, g, b)
+		test, prod := hookWeights(tc.stage, tc.rollback, g, b, tc.prodGreen)
 		if !reflect.DeepEqual(test, tc.test) || !reflect.DeepEqual(prod, tc.prod) {
-			t.Errorf("hookWeights(%s, rollback=%v) = %v, %v; want %v, %v", tc.stage, tc.rollback, test, prod, tc.test, tc.prod)
+			t.Errorf("hookWeights(%s, rollback=%v, at %g) = %v, %v; want %v, %v", tc.stage, tc.rollback, tc.prodGreen, test, prod, tc.test, tc.prod)
 		}
 	}
 	// No blue (first deployment): only green is named.
-	if test, _ := hookWeights(StageTestTrafficShift, false, g, ""); !reflect.DeepEqual(test, map[string]int{g: 100}) {
+	if test, _ := hookWeights(StageTestTrafficShift, false, g, "", 0); !reflect.DeepEqual(test, map[string]float64{g: 100}) {
 		t.Errorf("first deployment TEST_TRAFFIC_SHIFT weights = %v", test)
 	}
 }

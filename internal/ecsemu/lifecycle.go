@@ -115,8 +115,17 @@ func (e *Emulator) run(d *deployment) {
 			if d.ctx.Err() != nil {
 				break
 			}
-			e.enterStage(d, st, false)
-			if a := e.doStage(d, st); a != nil {
+			var a *abort
+			switch st {
+			case StagePreProductionTrafficShift:
+				a = e.productionShift(d)
+			case StageProductionTrafficShift:
+				// Run with PRE_PRODUCTION_TRAFFIC_SHIFT, once per traffic step.
+			default:
+				e.enterStage(d, st, false)
+				a = e.doStage(d, st)
+			}
+			if a != nil {
 				e.mu.Lock()
 				e.abortLocked(d, *a)
 				e.mu.Unlock()
@@ -300,10 +309,7 @@ func (e *Emulator) doStage(d *deployment, st string) *abort {
 		e.scaleUp(d)
 		return nil
 	case StageTestTrafficShift:
-		e.shift(d, false)
-		return e.runHooks(d.ctx, d, st, false)
-	case StageProductionTrafficShift:
-		e.shift(d, true)
+		e.shift(d, false, 100)
 		return e.runHooks(d.ctx, d, st, false)
 	case StageBakeTime:
 		bake := 0
@@ -381,21 +387,48 @@ func (e *Emulator) scaleUp(d *deployment) {
 	}
 }
 
-// shift points the test (or production) rule at green's target group (reference §2.5
-// TEST_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT: BLUE_GREEN moves 100 % at once).
-func (e *Emulator) shift(d *deployment, production bool) {
+// productionShift runs PRE_PRODUCTION_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT once per
+// traffic step (reference §2.5: once for BLUE_GREEN; for LINEAR and CANARY before and at
+// every step, the hook seeing the step's weights). The wait between steps is spent in
+// PRODUCTION_TRAFFIC_SHIFT [UNCONFIRMED: the stage ECS reports during a step bake]; an
+// alarm or StopServiceDeployment ends it like any other stage.
+func (e *Emulator) productionShift(d *deployment) *abort {
+	for _, step := range trafficSteps(d.cfg) {
+		e.enterStage(d, StagePreProductionTrafficShift, false)
+		if a := e.runHooks(d.ctx, d, StagePreProductionTrafficShift, false); a != nil || d.ctx.Err() != nil {
+			return a
+		}
+		e.enterStage(d, StageProductionTrafficShift, false)
+		e.shift(d, true, step.green)
+		if a := e.runHooks(d.ctx, d, StageProductionTrafficShift, false); a != nil || d.ctx.Err() != nil {
+			return a
+		}
+		if step.bake > 0 {
+			select {
+			case <-time.After(e.scale(step.bake)):
+			case <-d.ctx.Done():
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// shift points green percent of the test (or production) rule at green's target group
+// (reference §2.5 TEST_TRAFFIC_SHIFT: 100 %; PRODUCTION_TRAFFIC_SHIFT: 100 % for
+// BLUE_GREEN, each step's share for LINEAR and CANARY).
+func (e *Emulator) shift(d *deployment, production bool, green float64) {
 	e.mu.Lock()
 	s, tg := d.svc, d.target.tg
-	hundred := 100.0
 	l := s.test
 	if production {
 		l = s.prod
-		d.prodWeightGreen = &hundred
+		d.prodWeightGreen = &green
 	} else {
-		d.testWeightGreen = &hundred
+		d.testWeightGreen = &green
 	}
 	e.mu.Unlock()
-	e.setWeights(s, l, tg)
+	e.splitWeights(s, l, tg, green)
 }
 
 // cleanUp scales blue to zero (reference §5.3: after bake time, no rollback by traffic

@@ -82,7 +82,7 @@ func (e *Emulator) CreateServiceFromTemplate(ctx context.Context, props map[stri
 	hdr.Set("X-Moto-Account-Id", e.opts.AccountID)
 	out, err := e.hCreateService(ctx, hdr, body)
 	if errors.Is(err, errForward) {
-		return "", errors.New("ecsemu: the AWS::ECS::Service is not a blue/green service (DeploymentController ECS, DeploymentConfiguration.Strategy BLUE_GREEN)")
+		return "", errors.New("ecsemu: the AWS::ECS::Service is not a blue/green service (DeploymentController ECS, DeploymentConfiguration.Strategy BLUE_GREEN, LINEAR or CANARY)")
 	}
 	if err != nil {
 		return "", fmt.Errorf("ecsemu: CreateService from the template: %w", err)

@@ -55,6 +55,19 @@ type deploymentConfiguration struct {
 	DeploymentCircuitBreaker *circuitBreakerConfig `json:"deploymentCircuitBreaker,omitempty"`
 	MaximumPercent           *int                  `json:"maximumPercent,omitempty"`
 	MinimumHealthyPercent    *int                  `json:"minimumHealthyPercent,omitempty"`
+	LinearConfiguration      *linearConfiguration  `json:"linearConfiguration,omitempty"`
+	CanaryConfiguration      *canaryConfiguration  `json:"canaryConfiguration,omitempty"`
+}
+
+// linearConfiguration and canaryConfiguration: reference §1.1.
+type linearConfiguration struct {
+	StepPercent           *float64 `json:"stepPercent,omitempty"`
+	StepBakeTimeInMinutes *int     `json:"stepBakeTimeInMinutes,omitempty"`
+}
+
+type canaryConfiguration struct {
+	CanaryPercent           *float64 `json:"canaryPercent,omitempty"`
+	CanaryBakeTimeInMinutes *int     `json:"canaryBakeTimeInMinutes,omitempty"`
 }
 
 type lifecycleHook struct {
