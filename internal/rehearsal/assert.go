@@ -261,22 +261,63 @@ func alarmEvidence() Assertion {
 	}}
 }
 
+// rollbackStage is the stage the primary push's deployment was in when its rollback was
+// requested.
+func (o *Observed) rollbackStage() (string, error) {
+	d := o.deployment(o.primary())
+	if d == nil {
+		return "", fmt.Errorf("no service deployment was recorded for the push")
+	}
+	for _, s := range d.Statuses {
+		if s.Status == ecsemu.StatusRollbackRequested {
+			return s.Stage, nil
+		}
+	}
+	return "", fmt.Errorf("the deployment was never rolled back (statuses: %s)", strings.Join(d.StatusNames(), ", "))
+}
+
 func rolledBackAfterShift() Assertion {
 	return Assertion{Name: "rolled back after production moved", Check: func(o *Observed) error {
-		d := o.deployment(o.primary())
-		if d == nil {
-			return fmt.Errorf("no service deployment was recorded for the push")
+		st, err := o.rollbackStage()
+		switch {
+		case err != nil:
+			return err
+		case st == ecsemu.StageProductionTrafficShift, st == ecsemu.StagePostProductionTrafficShift, st == ecsemu.StageBakeTime:
+			return nil
 		}
-		for _, s := range d.Statuses {
-			if s.Status == ecsemu.StatusRollbackRequested {
-				switch s.Stage {
-				case ecsemu.StageProductionTrafficShift, ecsemu.StagePostProductionTrafficShift, ecsemu.StageBakeTime:
-					return nil
-				}
-				return fmt.Errorf("the rollback was requested in %s; want after the production traffic shift", s.Stage)
+		return fmt.Errorf("the rollback was requested in %s; want after the production traffic shift", st)
+	}}
+}
+
+func rolledBackIn(stage string) Assertion {
+	return Assertion{Name: "rolled back in " + stage, Check: func(o *Observed) error {
+		st, err := o.rollbackStage()
+		if err == nil && st != stage {
+			err = fmt.Errorf("the rollback was requested in %s; want %s", st, stage)
+		}
+		return err
+	}}
+}
+
+// canaryShareFailed: while green held pct percent of production and failed every request,
+// about pct percent of production failed (at most twice that: the draw is random), not all.
+func canaryShareFailed(pct float64) Assertion {
+	return Assertion{Name: fmt.Sprintf("only the canary's %g %% of production failed", pct), Check: func(o *Observed) error {
+		var served, failed int64
+		for _, p := range o.Production {
+			if p.Stage == ecsemu.StageProductionTrafficShift && !p.Rollback {
+				served, failed = served+p.Served, failed+p.Failed
 			}
 		}
-		return fmt.Errorf("the deployment was never rolled back (statuses: %s)", strings.Join(d.StatusNames(), ", "))
+		switch {
+		case served == 0:
+			return fmt.Errorf("production served nothing during PRODUCTION_TRAFFIC_SHIFT")
+		case failed == 0:
+			return fmt.Errorf("none of the %d production requests during the canary failed; green should have failed its share", served)
+		case float64(failed) > float64(served)*2*pct/100:
+			return fmt.Errorf("%d of %d production requests failed during the canary (%.0f %%); want about %g %%", failed, served, 100*float64(failed)/float64(served), pct)
+		}
+		return nil
 	}}
 }
 

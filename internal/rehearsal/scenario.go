@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/greenlight-deploy/greenlight/internal/ecsemu"
 	"github.com/greenlight-deploy/greenlight/internal/result"
 )
 
@@ -128,6 +129,17 @@ var deploymentScenarios = []Scenario{
 		Pushes:      []Push{{Tag: "v1.1.0", Faults: map[string]string{"ERROR_RATE": "0.5"}, Expect: result.RolledBack}},
 		Assertions: []Assertion{
 			reasonKind(result.KindAlarm), alarmEvidence(), rolledBackAfterShift(), deployments(1), chatFor(result.RolledBack),
+		},
+	},
+	{
+		Name:        "canary",
+		Description: "the service uses CANARY (10 % of production for 10 min, then the rest): every GET / on green answers 500, and the 5xx-rate alarm fires while green holds the canary's share",
+		Proves:      "with a canary, a release that fails real traffic reaches only the canary's share of production before the alarm rolls it back",
+		Environment: map[string]string{"DeploymentStrategy": "CANARY", "CanaryPercent": "10", "CanaryBakeTimeMinutes": "10"},
+		Pushes:      []Push{{Tag: "v1.1.0", Faults: map[string]string{"ERROR_RATE": "1"}, Expect: result.RolledBack}},
+		Assertions: []Assertion{
+			reasonKind(result.KindAlarm), alarmEvidence(), rolledBackIn(ecsemu.StageProductionTrafficShift), canaryShareFailed(10),
+			deployments(1), chatFor(result.RolledBack),
 		},
 	},
 	{

@@ -345,6 +345,7 @@ var numericProperties = map[string]bool{
 	"HealthyThresholdCount": true, "UnhealthyThresholdCount": true, "Threshold": true, "EvaluationPeriods": true,
 	"DatapointsToAlarm": true, "Period": true, "RetentionInDays": true, "MemorySize": true, "Timeout": true,
 	"MaximumRetryAttempts": true, "MaxSessionDuration": true,
+	"CanaryPercent": true, "CanaryBakeTimeInMinutes": true, "StepPercent": true, "StepBakeTimeInMinutes": true,
 }
 
 // coerce turns numeric strings into numbers under numericProperties, recursively.
