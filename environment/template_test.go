@@ -232,8 +232,17 @@ func TestBlueGreenDeployment(t *testing.T) {
 		t.Errorf("DeploymentController = %v, want ECS (native blue/green, no CodeDeploy)", got)
 	}
 	dc := mapping(t, tp.prop(t, "Service", "DeploymentConfiguration"), "DeploymentConfiguration")
-	if dc["Strategy"] != "BLUE_GREEN" {
-		t.Errorf("Strategy = %v, want BLUE_GREEN", dc["Strategy"])
+	if got := tp.resolve(t, dc["Strategy"]); got != "BLUE_GREEN" {
+		t.Errorf("Strategy = %v (%v), want BLUE_GREEN by default", got, dc["Strategy"])
+	}
+	// CANARY and LINEAR carry their settings, each only with its own strategy.
+	for key, want := range map[string][]any{
+		"CanaryConfiguration": {"IsCanary", map[string]any{"CanaryPercent": ref("CanaryPercent"), "CanaryBakeTimeInMinutes": ref("CanaryBakeTimeMinutes")}, ref("AWS::NoValue")},
+		"LinearConfiguration": {"IsLinear", map[string]any{"StepPercent": ref("LinearStepPercent"), "StepBakeTimeInMinutes": ref("LinearStepBakeTimeMinutes")}, ref("AWS::NoValue")},
+	} {
+		if got := mapping(t, dc[key], key)["Fn::If"]; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %v, want !If %v", key, got, want)
+		}
 	}
 	if got := tp.resolve(t, dc["BakeTimeInMinutes"]); got != 5 {
 		t.Errorf("BakeTimeInMinutes = %v, want 5 (the guide's bake time)", got)
