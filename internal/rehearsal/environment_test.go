@@ -14,6 +14,9 @@ import (
 	"github.com/greenlight-deploy/greenlight/internal/awstest"
 )
 
+// TestMain stops the shared moto_server TestCreateTargetGroupRepeated starts.
+func TestMain(m *testing.M) { awstest.Main(m) }
+
 // TestCreateTargetGroupRepeated: the second create of the same target group (what an SDK retry
 // after a lost answer sends) returns the first group, as AWS does, instead of moto's error.
 func TestCreateTargetGroupRepeated(t *testing.T) {
