@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -54,15 +55,21 @@ func TestSpread(t *testing.T) {
 // with the default bounds (docs/bench.md's table).
 func TestPollSchedule(t *testing.T) {
 	stages, total := pollSchedule()
-	want := map[string]int{"PRE_SCALE_UP": 3, "SCALE_UP": 16, "POST_SCALE_UP": 6, "TEST_TRAFFIC_SHIFT": 6, "POST_TEST_TRAFFIC_SHIFT": 6,
-		"PRODUCTION_TRAFFIC_SHIFT": 12, "POST_PRODUCTION_TRAFFIC_SHIFT": 3, "BAKE_TIME": 5, "CLEAN_UP": 3}
+	want := map[string]int{"PRE_SCALE_UP": 3, "SCALE_UP": 11, "POST_SCALE_UP": 6, "TEST_TRAFFIC_SHIFT": 6, "POST_TEST_TRAFFIC_SHIFT": 6,
+		"PRODUCTION_TRAFFIC_SHIFT": 10, "POST_PRODUCTION_TRAFFIC_SHIFT": 3, "BAKE_TIME": 5, "CLEAN_UP": 3}
 	for _, s := range stages {
 		if s.Polls != want[s.Stage] {
-			t.Errorf("%s: %d looks (wait %d s); want %d", s.Stage, s.Polls, s.WaitSeconds, want[s.Stage])
+			t.Errorf("%s: %d looks (wait %d → %d s); want %d", s.Stage, s.Polls, s.WaitSeconds, s.LastWaitSecs, want[s.Stage])
 		}
 	}
-	if total != 60 || len(stages) != len(want) {
-		t.Errorf("%d looks over %d stages; want 60 over %d", total, len(stages), len(want))
+	if total != 53 || len(stages) != len(want) {
+		t.Errorf("%d looks over %d stages; want 53 over %d", total, len(stages), len(want))
+	}
+	// Long production shifts back off: a CANARY's 10-minute wait, LINEAR's 54 and 198 minutes.
+	ty := typical(Run{})
+	wantLong := []ShiftPolls{{"CANARY, 5 % for 10 min", 10, 22, 120}, {"LINEAR, 10 % every 6 min", 54, 66, 648}, {"LINEAR, 3 % every 6 min", 198, 210, 2376}}
+	if !reflect.DeepEqual(ty.LongShifts, wantLong) {
+		t.Errorf("long shifts = %v; want %v", ty.LongShifts, wantLong)
 	}
 }
 
@@ -77,19 +84,19 @@ func TestTypical(t *testing.T) {
 			{Name: "reconcile", Init: 30}, // never invoked in a deployment
 		}}
 	ty := typical(r)
-	if ty.Polls != 60 || ty.Transitions != 16+60*5 || ty.Minutes != 15 {
+	if ty.Polls != 53 || ty.Transitions != 16+53*5 || ty.Minutes != 15 {
 		t.Fatalf("typical = %d looks, %d transitions, %v min", ty.Polls, ty.Transitions, ty.Minutes)
 	}
-	if ty.Requests != 60+61+1 {
-		t.Errorf("requests = %v; want 122 (check 60, watch 1 + 60, resolve 1)", ty.Requests)
+	if ty.Requests != 53+54+1 {
+		t.Errorf("requests = %v; want 108 (check 53, watch 1 + 53, resolve 1)", ty.Requests)
 	}
 	gb := 0.125
-	wantGBs := (60*10 + 61*5 + 1*20) / 1000.0 * gb
+	wantGBs := (53*10 + 54*5 + 1*20) / 1000.0 * gb
 	wantInit := (16 + 15 + 20) / 1000.0 * gb
 	if math.Abs(ty.GBSeconds-wantGBs) > 1e-9 || math.Abs(ty.InitGBSeconds-wantInit) > 1e-9 {
 		t.Errorf("GB-s = %v + %v; want %v + %v", ty.GBSeconds, ty.InitGBSeconds, wantGBs, wantInit)
 	}
-	wantCost := 316.0/1000*0.025 + 122/1e6*0.20 + (wantGBs+wantInit)*0.0000133334
+	wantCost := 281.0/1000*0.025 + 108/1e6*0.20 + (wantGBs+wantInit)*0.0000133334
 	if math.Abs(ty.Cost-wantCost) > 1e-12 || math.Abs(ty.Cost-(ty.CostTransitions+ty.CostRequests+ty.CostCompute)) > 1e-12 {
 		t.Errorf("cost = %v; want %v", ty.Cost, wantCost)
 	}
@@ -117,7 +124,7 @@ func TestReportAndHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"$0.0088", "$0.0080", "+10%", "Test CPU", "abc123", "11.93", "42.1", "| 50 | 7.00 | 2.70 | 2.70 |", "2026-11-01 10:00", "2026-11-29 10:00", "| SCALE_UP | 4.0 | 15 | 16 |", "$0.0000133334", "$0.025"} {
+		for _, want := range []string{"$0.0088", "$0.0080", "+10%", "Test CPU", "abc123", "11.93", "42.1", "| 50 | 7.00 | 2.70 | 2.70 |", "2026-11-01 10:00", "2026-11-29 10:00", "| SCALE_UP | 4.0 | 15 → 56 | 11 |", "| LINEAR, 10 % every 6 min | 54.0 | 66 | 648 |", "$0.0000133334", "$0.025"} {
 			if !strings.Contains(md, want) {
 				t.Errorf("%s report lacks %q", lang, want)
 			}

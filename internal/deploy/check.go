@@ -91,7 +91,11 @@ func (c *Checker) Check(ctx context.Context, j workflow.Job) (workflow.Job, erro
 		d.DeadlineExceeded, d.Done = true, true
 		return j, nil
 	}
-	j.Wait = AdaptiveWait(d.Status, d.Stage, c.Scale, c.Poll)
+	var inStage time.Duration
+	if n := len(d.Stages); n > 0 {
+		inStage = now.Sub(d.Stages[n-1].EnteredAt)
+	}
+	j.Wait = AdaptiveWait(d.Status, d.Stage, inStage, c.Scale, c.Poll)
 	log.InfoContext(ctx, "deployment in progress", "status", d.Status, "stage", d.Stage, "wait_seconds", j.Wait)
 	return j, nil
 }

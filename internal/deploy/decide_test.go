@@ -45,27 +45,35 @@ func TestAdaptiveWait(t *testing.T) {
 	tests := []struct {
 		name          string
 		status, stage string
+		inStage       time.Duration
 		scale         workflow.TimeScale
 		bounds        deploy.PollBounds
 		want          int
 	}{
-		{"traffic shift is short", "IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 1, def, 5},
-		{"test traffic shift is short", "IN_PROGRESS", "TEST_TRAFFIC_SHIFT", 1, def, 5},
-		{"hooks", "IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT", 1, def, 10},
-		{"scale up", "IN_PROGRESS", "SCALE_UP", 1, def, 15},
-		{"bake is long", "IN_PROGRESS", "BAKE_TIME", 1, def, 60},
-		{"bake clamped by max", "IN_PROGRESS", "BAKE_TIME", 1, deploy.PollBounds{Min: 5, Max: 30}, 30},
-		{"clean up", "IN_PROGRESS", "CLEAN_UP", 1, def, 30},
-		{"rollback overrides the stage", "ROLLBACK_IN_PROGRESS", "BAKE_TIME", 1, def, 10},
-		{"pending", "PENDING", "", 1, def, 10},
-		{"unknown stage", "IN_PROGRESS", "SOMETHING_NEW", 1, def, 15},
-		{"scaled then clamped up to min", "IN_PROGRESS", "BAKE_TIME", 0.01, def, 5},
-		{"tests pin 1 s", "IN_PROGRESS", "BAKE_TIME", 0.01, deploy.PollBounds{Min: 1, Max: 1}, 1},
-		{"scaled within bounds", "IN_PROGRESS", "BAKE_TIME", 0.5, def, 30},
+		{"traffic shift is short", "IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 0, 1, def, 5},
+		{"test traffic shift is short", "IN_PROGRESS", "TEST_TRAFFIC_SHIFT", 0, 1, def, 5},
+		{"hooks", "IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT", 0, 1, def, 10},
+		{"scale up", "IN_PROGRESS", "SCALE_UP", 0, 1, def, 15},
+		{"bake is long", "IN_PROGRESS", "BAKE_TIME", 0, 1, def, 60},
+		{"bake clamped by max", "IN_PROGRESS", "BAKE_TIME", 0, 1, deploy.PollBounds{Min: 5, Max: 30}, 30},
+		{"clean up", "IN_PROGRESS", "CLEAN_UP", 0, 1, def, 30},
+		{"rollback overrides the stage", "ROLLBACK_IN_PROGRESS", "BAKE_TIME", 0, 1, def, 10},
+		{"pending", "PENDING", "", 0, 1, def, 10},
+		{"unknown stage", "IN_PROGRESS", "SOMETHING_NEW", 0, 1, def, 15},
+		{"scaled then clamped up to min", "IN_PROGRESS", "BAKE_TIME", 0, 0.01, def, 5},
+		{"tests pin 1 s", "IN_PROGRESS", "BAKE_TIME", 0, 0.01, deploy.PollBounds{Min: 1, Max: 1}, 1},
+		{"scaled within bounds", "IN_PROGRESS", "BAKE_TIME", 0, 0.5, def, 30},
+		// A stage that lasts backs off to a quarter of the time spent in it.
+		{"shift still short after 20 s", "IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 20 * time.Second, 1, def, 5},
+		{"canary wait after 2 min", "IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2 * time.Minute, 1, def, 30},
+		{"linear after 30 min, clamped", "IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 30 * time.Minute, 1, def, 60},
+		{"long scale up", "IN_PROGRESS", "SCALE_UP", 2 * time.Minute, 1, def, 30},
+		{"back-off is real time, not scaled", "IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 8 * time.Second, 0.01, deploy.PollBounds{Min: 1, Max: 60}, 2},
+		{"no back-off in a rollback", "ROLLBACK_IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 10 * time.Minute, 1, def, 10},
 	}
 	for _, tt := range tests {
-		if got := deploy.AdaptiveWait(tt.status, tt.stage, tt.scale, tt.bounds); got != tt.want {
-			t.Errorf("%s: AdaptiveWait(%s, %s, %v, %+v) = %d; want %d", tt.name, tt.status, tt.stage, tt.scale, tt.bounds, got, tt.want)
+		if got := deploy.AdaptiveWait(tt.status, tt.stage, tt.inStage, tt.scale, tt.bounds); got != tt.want {
+			t.Errorf("%s: AdaptiveWait(%s, %s, %v, %v, %+v) = %d; want %d", tt.name, tt.status, tt.stage, tt.inStage, tt.scale, tt.bounds, got, tt.want)
 		}
 	}
 }

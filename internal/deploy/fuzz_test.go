@@ -189,7 +189,7 @@ func FuzzServiceDeploymentRecord(f *testing.F) {
 		if (o == result.Succeeded || o == result.RolledBack) && !deploy.Terminal(d.Status) {
 			t.Fatalf("StatusOutcome(%q) = %s for a status that is not terminal", d.Status, o)
 		}
-		if w := deploy.AdaptiveWait(d.Status, d.Stage, 1, bounds); w < bounds.Min || w > bounds.Max {
+		if w := deploy.AdaptiveWait(d.Status, d.Stage, time.Duration(d.Polls)*time.Minute, 1, bounds); w < bounds.Min || w > bounds.Max {
 			t.Fatalf("AdaptiveWait(%q, %q) = %d; want within [%d, %d]", d.Status, d.Stage, w, bounds.Min, bounds.Max)
 		}
 		d.Done = deploy.Terminal(d.Status)

@@ -49,7 +49,12 @@ type PollBounds struct {
 // AdaptiveWait returns the seconds the state machine waits before the next check: a base
 // chosen from the ECS status and lifecycle stage, scaled by the time scale, then clamped to
 // the bounds (bounds are real seconds, so tests can pin polls at 1 s).
-func AdaptiveWait(status, stage string, scale workflow.TimeScale, b PollBounds) int {
+//
+// A stage that lasts backs the looks off: the wait is at least a quarter of the (real) time
+// already spent in the stage. A LINEAR deployment spends hours in PRODUCTION_TRAFFIC_SHIFT
+// and a CANARY one its canary wait; looking every 5 s there would cost hundreds of
+// transitions and bring a Standard execution near its 25,000-event history limit.
+func AdaptiveWait(status, stage string, inStage time.Duration, scale workflow.TimeScale, b PollBounds) int {
 	base, ok := stageWait[stage]
 	switch {
 	case status == "ROLLBACK_REQUESTED" || status == "ROLLBACK_IN_PROGRESS" || status == "STOP_REQUESTED":
@@ -59,7 +64,12 @@ func AdaptiveWait(status, stage string, scale workflow.TimeScale, b PollBounds) 
 	case !ok:
 		base = unknownWait
 	}
-	return ClampSeconds(scale.Seconds(base), b)
+	wait := scale.Seconds(base)
+	if status == "IN_PROGRESS" {
+		// A rollback is quick and its verdict awaited: no back-off there.
+		wait = max(wait, int(inStage/4/time.Second))
+	}
+	return ClampSeconds(wait, b)
 }
 
 // ClampSeconds bounds s to [b.Min, b.Max] (a zero bound is ignored) and to at least 1.
