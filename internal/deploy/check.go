@@ -140,8 +140,12 @@ func Observe(d *workflow.DeploymentState, sd *ecstypes.ServiceDeployment, now ti
 	if stage != "" {
 		d.Stage = stage
 	}
-	if sd.TargetServiceRevision != nil {
-		d.TargetRevisionARN = aws.ToString(sd.TargetServiceRevision.Arn)
+	if t := sd.TargetServiceRevision; t != nil {
+		d.TargetRevisionARN = aws.ToString(t.Arn)
+		// A rollback puts the weight back to 0: keep the most production green had.
+		if w := t.RequestedProductionTrafficWeight; w != nil && (d.ProductionPercent == nil || *w > *d.ProductionPercent) {
+			d.ProductionPercent = aws.Float64(*w)
+		}
 	}
 	d.SourceRevisionARNs = d.SourceRevisionARNs[:0]
 	for _, s := range sd.SourceServiceRevisions {

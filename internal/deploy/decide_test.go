@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
 	"github.com/greenlight-deploy/greenlight/internal/deploy"
 	"github.com/greenlight-deploy/greenlight/internal/result"
 	"github.com/greenlight-deploy/greenlight/internal/routes"
@@ -179,5 +182,36 @@ func TestExecutionName(t *testing.T) {
 	arn := "arn:aws:states:eu-west-1:111122223333:execution:greenlight-deploy:0f1e2d3c"
 	if got := deploy.ExecutionName(arn); got != "0f1e2d3c" {
 		t.Errorf("ExecutionName(%s) = %s", arn, got)
+	}
+}
+
+// TestObserveProductionShare: the result keeps the most production green was given, through
+// a canary step and the rollback that puts the weight back to 0.
+func TestObserveProductionShare(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	d := &workflow.DeploymentState{}
+	look := func(status ecstypes.ServiceDeploymentStatus, stage ecstypes.ServiceDeploymentLifecycleStage, w *float64) {
+		deploy.Observe(d, &ecstypes.ServiceDeployment{Status: status, LifecycleStage: stage,
+			TargetServiceRevision: &ecstypes.ServiceRevisionSummary{Arn: aws.String("green"), RequestedProductionTrafficWeight: w}}, t0)
+	}
+	look(ecstypes.ServiceDeploymentStatusInProgress, ecstypes.ServiceDeploymentLifecycleStageScaleUp, nil)
+	if d.ProductionPercent != nil {
+		t.Fatalf("share %v before ECS reported one", *d.ProductionPercent)
+	}
+	for _, step := range []struct {
+		status ecstypes.ServiceDeploymentStatus
+		stage  ecstypes.ServiceDeploymentLifecycleStage
+		weight float64
+		want   float64
+	}{
+		{ecstypes.ServiceDeploymentStatusInProgress, ecstypes.ServiceDeploymentLifecycleStagePostScaleUp, 0, 0},
+		{ecstypes.ServiceDeploymentStatusInProgress, ecstypes.ServiceDeploymentLifecycleStageProductionTrafficShift, 10, 10},
+		{ecstypes.ServiceDeploymentStatusRollbackInProgress, ecstypes.ServiceDeploymentLifecycleStageProductionTrafficShift, 0, 10},
+		{ecstypes.ServiceDeploymentStatusRollbackSuccessful, ecstypes.ServiceDeploymentLifecycleStageCleanUp, 0, 10},
+	} {
+		look(step.status, step.stage, aws.Float64(step.weight))
+		if d.ProductionPercent == nil || *d.ProductionPercent != step.want {
+			t.Errorf("after %s at %s with weight %g: share %v, want %g", step.status, step.stage, step.weight, d.ProductionPercent, step.want)
+		}
 	}
 }

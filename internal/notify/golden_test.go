@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/<r
 
 // goldenCases are the fixture results in testdata/results, one per outcome case.
 var goldenCases = []string{
-	"succeeded", "rolled-back-smoke", "rolled-back-alarm", "failed", "blocked", "superseded", "regressed",
+	"succeeded", "rolled-back-smoke", "rolled-back-alarm", "rolled-back-canary", "failed", "blocked", "superseded", "regressed",
 }
 
 // goldenRenderers are every renderer, by golden directory name.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/greenlight-deploy/greenlight/internal/result"
@@ -454,6 +455,10 @@ func facts(r result.Result) []Fact {
 	}
 	if r.StageReached != "" {
 		fs = append(fs, Fact{"Stage reached", clean(r.StageReached)})
+	}
+	if p := r.ProductionPercent; p != nil && *p > 0 && *p < 100 {
+		// A LINEAR or CANARY deployment that ended midway: how much of production saw it.
+		fs = append(fs, Fact{"Production share reached", strconv.FormatFloat(*p, 'f', -1, 64) + " %"})
 	}
 	if t := trigger(r.Trigger); t != "" {
 		fs = append(fs, Fact{"Trigger", t})

@@ -228,6 +228,7 @@ func Assemble(j workflow.Job, ev explain.Evidence, now time.Time) result.Result 
 		r.PreviousTaskDefinitionARN = d.PreviousTaskDefinitionARN
 		r.ServiceDeploymentARN = d.ServiceDeploymentARN
 		r.StageReached = d.Stage
+		r.ProductionPercent = d.ProductionPercent
 		r.ECSStatus = d.Status
 		r.ECSStatusReason = d.StatusReason
 		r.Warnings = append(r.Warnings, d.Warnings...)

@@ -300,7 +300,8 @@ func rolledBackIn(stage string) Assertion {
 }
 
 // canaryShareFailed: while green held pct percent of production and failed every request,
-// about pct percent of production failed (at most twice that: the draw is random), not all.
+// about pct percent of production failed (at most twice that: the draw is random), not all;
+// and the result says green reached pct percent.
 func canaryShareFailed(pct float64) Assertion {
 	return Assertion{Name: fmt.Sprintf("only the canary's %g %% of production failed", pct), Check: func(o *Observed) error {
 		var served, failed int64
@@ -316,6 +317,16 @@ func canaryShareFailed(pct float64) Assertion {
 			return fmt.Errorf("none of the %d production requests during the canary failed; green should have failed its share", served)
 		case float64(failed) > float64(served)*2*pct/100:
 			return fmt.Errorf("%d of %d production requests failed during the canary (%.0f %%); want about %g %%", failed, served, 100*float64(failed)/float64(served), pct)
+		}
+		var got *float64
+		if r := o.primary(); r != nil {
+			got = r.ProductionPercent
+		}
+		switch {
+		case got == nil:
+			return fmt.Errorf("the result has no productionPercent; want %g (the canary's share)", pct)
+		case *got != pct:
+			return fmt.Errorf("the result's productionPercent is %g; want %g (the canary's share)", *got, pct)
 		}
 		return nil
 	}}

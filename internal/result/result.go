@@ -154,6 +154,11 @@ type Result struct {
 	Stages []Stage `json:"stages,omitempty"`
 	// StageReached is the last lifecycle stage ECS reported.
 	StageReached string `json:"stageReached,omitempty"`
+	// ProductionPercent is the largest share of production traffic (percent) the new
+	// revision was given, as ECS reported it: 0 when it never reached production, the
+	// canary's or a linear step's share when a LINEAR or CANARY deployment stopped midway,
+	// 100 once production moved. Absent when ECS never reported it.
+	ProductionPercent *float64 `json:"productionPercent,omitempty"`
 	// ECSStatus and ECSStatusReason are the service deployment's own words, kept verbatim.
 	ECSStatus       string `json:"ecsStatus,omitempty"`
 	ECSStatusReason string `json:"ecsStatusReason,omitempty"`

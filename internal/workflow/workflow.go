@@ -166,7 +166,10 @@ type DeploymentState struct {
 	StatusReason string         `json:"statusReason,omitempty"`
 	Stage        string         `json:"stage,omitempty"`
 	Stages       []result.Stage `json:"stages,omitempty"`
-	Polls        int            `json:"polls"`
+	// ProductionPercent is the largest share of production ECS gave the new revision in any
+	// look (targetServiceRevision.requestedProductionTrafficWeight); nil until reported.
+	ProductionPercent *float64 `json:"productionPercent,omitempty"`
+	Polls             int      `json:"polls"`
 	// Done is set when Status is terminal (or the deadline ended the wait).
 	Done bool `json:"done"`
 	// DeadlineExceeded is set when the route's deadline passed first.
