@@ -215,3 +215,32 @@ func TestObserveProductionShare(t *testing.T) {
 		}
 	}
 }
+
+func TestPlannedWaits(t *testing.T) {
+	m := time.Minute
+	i32, f64 := aws.Int32, aws.Float64
+	for _, tc := range []struct {
+		name string
+		dc   *ecstypes.DeploymentConfiguration
+		want time.Duration
+	}{
+		{"no configuration", nil, 0},
+		{"blue/green: the bake", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyBlueGreen, BakeTimeInMinutes: i32(5)}, 5 * m},
+		{"linear defaults: nine 6-minute waits", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear, BakeTimeInMinutes: i32(5)}, 59 * m},
+		{"linear 3 %: 33 waits", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear,
+			LinearConfiguration: &ecstypes.LinearConfiguration{StepPercent: f64(3), StepBakeTimeInMinutes: i32(6)}}, 198 * m},
+		{"linear 33.3 %: three waits", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear,
+			LinearConfiguration: &ecstypes.LinearConfiguration{StepPercent: f64(33.3), StepBakeTimeInMinutes: i32(2)}}, 6 * m},
+		{"linear 100 %: none", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear,
+			LinearConfiguration: &ecstypes.LinearConfiguration{StepPercent: f64(100)}}, 0},
+		{"canary defaults: 10 minutes", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyCanary}, 10 * m},
+		{"canary for a day", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyCanary, BakeTimeInMinutes: i32(10),
+			CanaryConfiguration: &ecstypes.CanaryConfiguration{CanaryPercent: f64(1), CanaryBakeTimeInMinutes: i32(1440)}}, 1450 * m},
+		{"canary 100 %: no canary wait", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyCanary,
+			CanaryConfiguration: &ecstypes.CanaryConfiguration{CanaryPercent: f64(100), CanaryBakeTimeInMinutes: i32(30)}}, 0},
+	} {
+		if got := deploy.PlannedWaits(tc.dc); got != tc.want {
+			t.Errorf("%s: PlannedWaits = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -124,7 +124,7 @@ func (s *Starter) Start(ctx context.Context, j workflow.Job) (workflow.Job, erro
 		if d.TaskDefinitionARN == "" {
 			d.TaskDefinitionARN = current
 		}
-		return s.findAndFill(ctx, j, svc, current, aws.ToTime(td.RegisteredAt))
+		return s.findAndFill(ctx, j, svc, svc.DeploymentConfiguration, current, aws.ToTime(td.RegisteredAt))
 	}
 	if PinsDigest(curImage, j.Image.Repository, j.Image.Digest) {
 		d.Skipped = &result.Reason{
@@ -200,11 +200,12 @@ func (s *Starter) Start(ctx context.Context, j workflow.Job) (workflow.Job, erro
 		return j, awsErr("update service "+t.Key(), err)
 	}
 	log.InfoContext(ctx, "service updated", "task_definition_arn", newTD)
-	return s.findAndFill(ctx, j, up.Service, newTD, t0)
+	return s.findAndFill(ctx, j, up.Service, svc.DeploymentConfiguration, newTD, t0)
 }
 
-// findAndFill finds the service deployment for taskDef and fills the job's deployment.
-func (s *Starter) findAndFill(ctx context.Context, j workflow.Job, svc *ecstypes.Service, taskDef string, since time.Time) (workflow.Job, error) {
+// findAndFill finds the service deployment for taskDef and fills the job's deployment; dc is
+// the service's deployment configuration, whose planned waits the deadline allows for.
+func (s *Starter) findAndFill(ctx context.Context, j workflow.Job, svc *ecstypes.Service, dc *ecstypes.DeploymentConfiguration, taskDef string, since time.Time) (workflow.Job, error) {
 	d := j.Deployment
 	current := ""
 	if svc != nil {
@@ -219,7 +220,7 @@ func (s *Starter) findAndFill(ctx context.Context, j workflow.Job, svc *ecstypes
 	if d.StartedAt.IsZero() {
 		d.StartedAt = now
 	}
-	d.DeadlineAt = d.StartedAt.Add(s.Scale.Apply(j.Route.Deadline()))
+	d.DeadlineAt = d.StartedAt.Add(s.Scale.Apply(j.Route.Deadline() + PlannedWaits(dc)))
 	d.Done = false
 	j.Wait = ClampSeconds(s.Scale.Seconds(stageWait["PRE_SCALE_UP"]), s.Poll)
 	s.log().InfoContext(ctx, "deployment started", "cluster", j.Target.Cluster, "service", j.Target.Service,

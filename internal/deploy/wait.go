@@ -1,7 +1,12 @@
 package deploy
 
 import (
+	"cmp"
+	"math"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/greenlight-deploy/greenlight/internal/workflow"
 )
@@ -84,4 +89,47 @@ func ClampSeconds(s int, b PollBounds) int {
 		s = 1
 	}
 	return s
+}
+
+// Reference §1.1 defaults for the waits of LINEAR and CANARY.
+const (
+	defaultStepPercent   = 10.0
+	defaultStepBake      = 6 * time.Minute
+	defaultCanaryPercent = 5.0
+	defaultCanaryBake    = 10 * time.Minute
+)
+
+// PlannedWaits is the time a service's deployment configuration makes every deployment wait
+// on purpose: the bake time, and for LINEAR the wait after every step but the last, for
+// CANARY the canary's (reference §1.1). A route's deadline counts on top of it, so a LINEAR
+// service stepping 3 % every 6 minutes (3 h 18 min of waits) is not rolled back for taking
+// the time it was told to.
+func PlannedWaits(dc *ecstypes.DeploymentConfiguration) time.Duration {
+	if dc == nil {
+		return 0
+	}
+	waits := time.Duration(aws.ToInt32(dc.BakeTimeInMinutes)) * time.Minute
+	minutes := func(v *int32, def time.Duration) time.Duration {
+		if v == nil {
+			return def
+		}
+		return time.Duration(*v) * time.Minute
+	}
+	switch dc.Strategy {
+	case ecstypes.DeploymentStrategyLinear:
+		step, bake := defaultStepPercent, defaultStepBake
+		if l := dc.LinearConfiguration; l != nil {
+			step, bake = cmp.Or(aws.ToFloat64(l.StepPercent), step), minutes(l.StepBakeTimeInMinutes, bake)
+		}
+		waits += time.Duration(math.Ceil(100/step)-1) * bake
+	case ecstypes.DeploymentStrategyCanary:
+		pct, bake := defaultCanaryPercent, defaultCanaryBake
+		if c := dc.CanaryConfiguration; c != nil {
+			pct, bake = cmp.Or(aws.ToFloat64(c.CanaryPercent), pct), minutes(c.CanaryBakeTimeInMinutes, bake)
+		}
+		if pct < 100 {
+			waits += bake
+		}
+	}
+	return waits
 }

@@ -144,7 +144,7 @@ func deadline(j workflow.Job) *result.Reason {
 	}
 	return &result.Reason{
 		Kind:    result.KindDeadline,
-		Summary: fmt.Sprintf("ECS had not finished within the route's %g-minute deadline%s; greenlight asked ECS to roll back", mins, elapsed),
+		Summary: fmt.Sprintf("ECS had not finished within the route's %g-minute deadline (beyond the service's bake and step waits)%s; greenlight asked ECS to roll back", mins, elapsed),
 		Details: []string{"ECS status when the deadline passed: " + orUnknown(d.Status)},
 		Evidence: &result.Evidence{
 			Hooks: d.Hooks, CircuitBreaker: d.CircuitBreaker, ECSRollbackReason: d.RollbackReason,
