@@ -36,8 +36,8 @@ func TestRehearseList(t *testing.T) {
 			Group  string   `json:"group"`
 		} `json:"scenarios"`
 	}
-	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || len(doc.Scenarios) != 14 || doc.Scenarios[0].Name != "healthy" || doc.Scenarios[0].Expect[0] != "SUCCEEDED" ||
-		doc.Scenarios[0].Group != "" || doc.Scenarios[13].Name != "stopped-by-hand" || doc.Scenarios[13].Group != "faults" {
+	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || len(doc.Scenarios) != 15 || doc.Scenarios[0].Name != "healthy" || doc.Scenarios[0].Expect[0] != "SUCCEEDED" ||
+		doc.Scenarios[0].Group != "" || doc.Scenarios[14].Name != "stopped-by-hand" || doc.Scenarios[14].Group != "faults" {
 		t.Errorf("rehearse --list -o json: exit %d, %v: %s", code, err, out)
 	}
 }

@@ -299,6 +299,30 @@ func rolledBackIn(stage string) Assertion {
 	}}
 }
 
+// productionSteps: ECS moved production in n steps (PRODUCTION_TRAFFIC_SHIFT entered n times),
+// and the result says green ended with all of it.
+func productionSteps(n int) Assertion {
+	return Assertion{Name: fmt.Sprintf("production moved in %d steps", n), Check: func(o *Observed) error {
+		d := o.deployment(o.primary())
+		if d == nil {
+			return fmt.Errorf("no service deployment was recorded for the push")
+		}
+		steps := 0
+		for _, s := range d.Stages {
+			if s.Stage == ecsemu.StageProductionTrafficShift && !s.Rollback {
+				steps++
+			}
+		}
+		if steps != n {
+			return fmt.Errorf("PRODUCTION_TRAFFIC_SHIFT entered %d times; want %d (stages: %s)", steps, n, strings.Join(d.StageNames(), ", "))
+		}
+		if r := o.primary(); r == nil || r.ProductionPercent == nil || *r.ProductionPercent != 100 {
+			return fmt.Errorf("the result does not say green reached 100 %% of production")
+		}
+		return nil
+	}}
+}
+
 // canaryShareFailed: while green held pct percent of production and failed every request,
 // about pct percent of production failed (at most twice that: the draw is random), not all;
 // and the result says green reached pct percent.

@@ -143,6 +143,17 @@ var deploymentScenarios = []Scenario{
 		},
 	},
 	{
+		Name:        "linear",
+		Description: "the service uses LINEAR (50 % of production, a 1-minute wait, then the rest): a good image",
+		Proves:      "a LINEAR service deploys through the same pipeline: production moves step by step, and the result is SUCCEEDED with nothing failed",
+		Environment: map[string]string{"DeploymentStrategy": "LINEAR", "LinearStepPercent": "50", "LinearStepBakeTimeMinutes": "1"},
+		Pushes:      []Push{{Tag: "v1.1.0", Expect: result.Succeeded}},
+		Assertions: []Assertion{
+			productionSteps(2), reachedStages("BAKE_TIME", "CLEAN_UP"), noFailedProduction(), greenServedProduction(),
+			deployments(1), chatFor(result.Succeeded),
+		},
+	},
+	{
 		Name:        "duplicate-event",
 		Description: "the same ECR event arrives twice: one deployment",
 		Proves:      "a repeated push event deploys once: the second is SKIPPED as a duplicate digest",

@@ -29,7 +29,7 @@ func TestSelectScenarios(t *testing.T) {
 		{name: "all", in: []string{"all"}, want: ScenarioNames()},
 		{name: "two, deduplicated", in: []string{"burst", "healthy", "burst"}, want: []string{"burst", "healthy"}},
 		{name: "all with app-cmd leaves the app-fault scenarios out", in: []string{"all"}, appCmd: true,
-			want: []string{"healthy", "duplicate-event", "burst", "ecs-throttling", "lambda-killed", "moto-slow", "chat-down", "stopped-by-hand"},
+			want: []string{"healthy", "linear", "duplicate-event", "burst", "ecs-throttling", "lambda-killed", "moto-slow", "chat-down", "stopped-by-hand"},
 			left: []string{"broken-health", "error-rate", "canary", "crash-on-start", "alarm-already-firing", "push-during-rollback"}},
 		{name: "faults", in: []string{"faults"},
 			want: []string{"ecs-throttling", "lambda-killed", "moto-slow", "chat-down", "push-during-rollback", "stopped-by-hand"}},
@@ -82,7 +82,7 @@ func TestScenarioTable(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"healthy", "broken-health", "error-rate", "canary", "duplicate-event", "burst", "crash-on-start", "alarm-already-firing",
+	for _, want := range []string{"healthy", "broken-health", "error-rate", "canary", "linear", "duplicate-event", "burst", "crash-on-start", "alarm-already-firing",
 		"ecs-throttling", "lambda-killed", "moto-slow", "chat-down", "push-during-rollback", "stopped-by-hand"} {
 		if !seen[want] {
 			t.Errorf("the issue's scenario %s is missing", want)
