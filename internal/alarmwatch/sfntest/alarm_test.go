@@ -59,6 +59,12 @@ func setup(t *testing.T) *stack {
 // alarm to ALARM, as CloudWatch would after evaluating them; moto never evaluates alarms.
 func (s *stack) fire(t *testing.T, name, reason string, withData bool) {
 	ctx := context.Background()
+	began := time.Now()
+	defer func() {
+		if d := time.Since(began); d > 5*time.Second {
+			t.Logf("firing %s took %s (a slow local AWS)", name, d.Round(time.Millisecond))
+		}
+	}()
 	if withData {
 		base := time.Now().UTC().Truncate(time.Minute)
 		for i, v := range []float64{3, 15, 30} {
@@ -136,7 +142,10 @@ func TestAlarmStateMachine(t *testing.T) {
 		t.Run("alarm fires mid-deployment", func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			s.Fake.Script(cluster, "web", bake(40)...)
+			// A long bake costs nothing when the watch works (it rolls back a look or two after
+			// the alarms fire) and leaves a loaded machine time to fire them: a CI run once saw
+			// a 40-look bake end before the alarms were set.
+			s.Fake.Script(cluster, "web", bake(300)...)
 			arn := s.Start(t, stacktest.PushEvent("web", "v2", stacktest.Digest(2), "ev-web-2"))
 
 			sdARN := s.atStage(t, "web", "BAKE_TIME")
