@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -364,5 +366,62 @@ func TestStartRIERetriesOnTakenPorts(t *testing.T) {
 	out, err := r.Invoke(ctx, []byte(`{"a":1}`))
 	if err != nil || !strings.Contains(string(out), `"echoed":true`) {
 		t.Fatalf("Invoke after the retry = %s, %v", out, err)
+	}
+}
+
+// TestStartRIENotFooledByAPortTakenByAnother: the port picked for the emulator is taken by
+// another process that keeps listening on it (the emulator then panics: "address already in
+// use"). A dial to the port succeeds, but StartRIE must see that the listener is not its
+// emulator, and start again on new ports. Seen in CI: invocations then went to the other
+// process and came back "404 page not found".
+func TestStartRIENotFooledByAPortTakenByAnother(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a bootstrap")
+	}
+	ctx := context.Background()
+	rie, err := localaws.InstallRIE(ctx, filepath.Join("..", "..", ".bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./internal/localaws/testdata/echo", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	marker, pidFile := filepath.Join(dir, "ran-once"), filepath.Join(dir, "squatter.pid")
+	wrapper := filepath.Join(dir, "rie-port-taken")
+	// The first time: a Python HTTP server takes the emulator's invoke port and stays; then the
+	// real emulator runs, fails to bind and exits. After that: the real emulator.
+	script := `#!/bin/bash
+if [ ! -e ` + marker + ` ]; then
+  touch ` + marker + `
+  prev=""; for a in "$@"; do [ "$prev" = "--runtime-interface-emulator-address" ] && port="${a##*:}"; prev="$a"; done
+  python3 -m http.server --bind 127.0.0.1 "$port" >/dev/null 2>&1 &
+  echo $! > ` + pidFile + `
+  for i in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+fi
+exec ` + rie + ` "$@"
+`
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	r, err := localaws.StartRIE(ctx, localaws.RIEOptions{RIEPath: wrapper, Bootstrap: boot, Name: "echo-squatted", LogDir: dir})
+	if err != nil {
+		t.Fatalf("StartRIE with its first port taken = %v; want a start on new ports", err)
+	}
+	defer r.Stop()
+	if _, err := os.Stat(pidFile); err != nil {
+		t.Fatalf("the squatting server never started (%v): the test did not test anything", err)
+	}
+	out, err := r.Invoke(ctx, []byte(`{"a":1}`))
+	if err != nil || !strings.Contains(string(out), `"echoed":true`) {
+		t.Fatalf("Invoke = %s, %v; want the echo function, not the process squatting on the first port", out, err)
 	}
 }

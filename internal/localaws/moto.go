@@ -155,7 +155,11 @@ func (m *Moto) waitReady(ctx context.Context, limit time.Duration) error {
 		default:
 		}
 		if err := m.post(ctx, "/moto-api/reset", ""); err == nil {
-			return nil
+			// Another test's moto_server may have taken the port first (this one then exits
+			// with "address already in use"): only a listener of this process counts.
+			if ours, known, _ := listening(m.cmd.Process.Pid, m.Port); ours || !known {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("moto_server did not answer on %s within %s: %s", m.URL, limit, m.LogTail(20))

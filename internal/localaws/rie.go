@@ -203,7 +203,12 @@ func startRIEOnce(ctx context.Context, o RIEOptions) (*RIE, error) {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(invokePort), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return r, nil
+			// The port answers; make sure it is this emulator and not a process that took the
+			// port first (this emulator then exits with "address already in use").
+			ours, known, _ := listening(cmd.Process.Pid, invokePort)
+			if ours || !known {
+				return r, nil
+			}
 		}
 		select {
 		case <-r.done:
