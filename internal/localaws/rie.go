@@ -204,9 +204,11 @@ func startRIEOnce(ctx context.Context, o RIEOptions) (*RIE, error) {
 		if err == nil {
 			c.Close()
 			// The port answers; make sure it is this emulator and not a process that took the
-			// port first (this emulator then exits with "address already in use").
-			ours, known, _ := listening(cmd.Process.Pid, invokePort)
-			if ours || !known {
+			// port first (this emulator then exits with "address already in use"), and that it
+			// holds its runtime API port too.
+			invokeOurs, known, _ := listening(cmd.Process.Pid, invokePort)
+			apiOurs, _, _ := listening(cmd.Process.Pid, apiPort)
+			if !known || invokeOurs && apiOurs {
 				return r, nil
 			}
 		}
