@@ -179,7 +179,7 @@ func (e *env) run(args ...string) (stdout, stderr string, code int) {
 		if err != nil {
 			return cfg, err
 		}
-		cfg.Retryer = localaws.ConnectionRetryer
+		cfg.Retryer, cfg.HTTPClient = localaws.ConnectionRetryer, localaws.HTTPClient()
 		cfg.APIOptions = append(cfg.APIOptions, func(s *middleware.Stack) error {
 			return smithyhttp.AddHeaderValue("x-moto-account-id", e.account)(s)
 		})

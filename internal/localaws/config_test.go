@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
@@ -76,5 +77,16 @@ func TestConfigRetriesOnlyConnectionErrors(t *testing.T) {
 				t.Errorf("ListTables error %v, want one naming %s", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestConfigDoesNotKeepConnectionsAlive(t *testing.T) {
+	cfg, err := Config(context.Background(), "http://127.0.0.1:1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+	if !ok || !c.GetTransport().DisableKeepAlives {
+		t.Errorf("HTTP client %T keeps connections alive; want a new connection per call to moto", cfg.HTTPClient)
 	}
 }
