@@ -138,7 +138,9 @@ var deploymentScenarios = []Scenario{
 		Environment: map[string]string{"DeploymentStrategy": "CANARY", "CanaryPercent": "10", "CanaryBakeTimeMinutes": "10"},
 		Pushes:      []Push{{Tag: "v1.1.0", Faults: map[string]string{"ERROR_RATE": "1"}, Expect: result.RolledBack}},
 		Assertions: []Assertion{
-			reasonKind(result.KindAlarm), alarmEvidence(), rolledBackIn(ecsemu.StageProductionTrafficShift), canaryShareFailed(10),
+			// No alarmEvidence: once production is back on blue the compressed alarm can be OK
+			// again before greenlight reads it (the evidence then says so); the kind is ALARM.
+			reasonKind(result.KindAlarm), rolledBackIn(ecsemu.StageProductionTrafficShift), canaryShareFailed(10),
 			deployments(1), chatFor(result.RolledBack),
 		},
 	},
