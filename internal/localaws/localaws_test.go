@@ -425,3 +425,37 @@ exec ` + rie + ` "$@"
 		t.Fatalf("Invoke = %s, %v; want the echo function, not the process squatting on the first port", out, err)
 	}
 }
+
+// TestRetriedCallRunsOnce: two attempts of one SDK call (the same amz-sdk-invocation-id, as a
+// retry after a lost answer sends) create the table once; both get moto's first answer
+// (launcher patch 11). A new invocation ID is a new call, and gets moto's own answer.
+func TestRetriedCallRunsOnce(t *testing.T) {
+	ctx := context.Background()
+	m, _, _ := startMoto(t, ctx, localaws.MotoOptions{})
+	body := `{"TableName":"once","BillingMode":"PAY_PER_REQUEST","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}]}`
+	call := func(invocation string) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL+"/", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.CreateTable")
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261129/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x")
+		req.Header.Set("Amz-Sdk-Invocation-Id", invocation)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code1, body1 := call("inv-1")
+	code2, body2 := call("inv-1")
+	if code1 != 200 || code2 != 200 || body1 != body2 {
+		t.Fatalf("two attempts of one call: %d %.80s / %d %.80s; want the same 200 twice", code1, body1, code2, body2)
+	}
+	if code3, body3 := call("inv-2"); code3 != 400 || !strings.Contains(body3, "ResourceInUseException") {
+		t.Errorf("a new call creating the same table: %d %.120s; want moto's ResourceInUseException", code3, body3)
+	}
+}

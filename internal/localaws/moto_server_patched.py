@@ -36,6 +36,13 @@ Patches (see shared reference local-toolchain.md §1.5-1.8):
    iteration's MapIterationAborted overwrote the stop); on AWS a stopped execution ends
    ABORTED, with an ExecutionAborted event, whatever its branches were doing. A stop now
    stays a stop.
+11. An SDK retry of a call moto already carried out ran it again: under load a response is
+   now and then lost on its way back, and the retried create answered "already exists"
+   (ResourceInUseException, ImageAlreadyExistsException, DuplicateTargetGroupName). Every
+   attempt of one SDK call carries the same amz-sdk-invocation-id; a repeat of an invocation
+   that moto answered 2xx now gets that answer again instead of running twice (a repeat that
+   arrives while the first still runs waits for it), as AWS's idempotent APIs and client
+   tokens behave.
 
 Nothing here changes what moto returns for any other call.
 """
@@ -357,6 +364,55 @@ def _set_error(self, error):
 
 
 _Environment.set_error = _set_error
+
+# 11. A retried SDK call (same amz-sdk-invocation-id) is carried out once.
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication as _Dispatcher  # noqa: E402
+import collections as _collections  # noqa: E402
+
+_answers = _collections.OrderedDict()
+_running = {}
+_answers_lock = threading.Lock()
+_orig_dispatch = _Dispatcher.__call__
+
+
+def _dispatch_once(self, environ, start_response):
+    inv = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
+    if not inv or environ.get("PATH_INFO", "").startswith("/moto-api"):
+        return _orig_dispatch(self, environ, start_response)
+    key = (inv, environ.get("HTTP_X_MOTO_ACCOUNT_ID", ""))
+    while True:
+        with _answers_lock:
+            answer = _answers.get(key)
+            first = _running.get(key)
+            if answer is None and first is None:
+                done = _running[key] = threading.Event()
+                break
+        if answer is not None:
+            status, headers, body = answer
+            start_response(status, headers)
+            return [body]
+        first.wait(120)
+    captured = {}
+
+    def _start(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, list(headers)
+        return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+    try:
+        body = b"".join(_orig_dispatch(self, environ, _start))
+        if captured.get("status", "").startswith("2"):
+            with _answers_lock:
+                _answers[key] = (captured["status"], captured["headers"], body)
+                while len(_answers) > 20000:
+                    _answers.popitem(last=False)
+        return [body]
+    finally:
+        with _answers_lock:
+            _running.pop(key, None)
+        done.set()
+
+
+_Dispatcher.__call__ = _dispatch_once
 
 if __name__ == "__main__":
     from moto.server import main
