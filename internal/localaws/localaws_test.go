@@ -433,13 +433,13 @@ func TestRetriedCallRunsOnce(t *testing.T) {
 	ctx := context.Background()
 	m, _, _ := startMoto(t, ctx, localaws.MotoOptions{})
 	body := `{"TableName":"once","BillingMode":"PAY_PER_REQUEST","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}]}`
-	call := func(invocation string) (int, string) {
+	send := func(invocation, op, body string) (int, string) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL+"/", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.CreateTable")
+		req.Header.Set("X-Amz-Target", "DynamoDB_20120810."+op)
 		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261129/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x")
 		req.Header.Set("Amz-Sdk-Invocation-Id", invocation)
 		resp, err := http.DefaultClient.Do(req)
@@ -450,6 +450,7 @@ func TestRetriedCallRunsOnce(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	call := func(invocation string) (int, string) { return send(invocation, "CreateTable", body) }
 	code1, body1 := call("inv-1")
 	code2, body2 := call("inv-1")
 	if code1 != 200 || code2 != 200 || body1 != body2 {
@@ -457,5 +458,9 @@ func TestRetriedCallRunsOnce(t *testing.T) {
 	}
 	if code3, body3 := call("inv-2"); code3 != 400 || !strings.Contains(body3, "ResourceInUseException") {
 		t.Errorf("a new call creating the same table: %d %.120s; want moto's ResourceInUseException", code3, body3)
+	}
+	// Another operation with the same invocation ID (a proxy passing headers on) is its own call.
+	if code4, body4 := send("inv-1", "DescribeTable", `{"TableName":"once"}`); code4 != 200 || !strings.HasPrefix(body4, `{"Table"`) {
+		t.Errorf("DescribeTable with CreateTable's invocation ID: %d %.80s; want its own answer", code4, body4)
 	}
 }

@@ -39,10 +39,10 @@ Patches (see shared reference local-toolchain.md §1.5-1.8):
 11. An SDK retry of a call moto already carried out ran it again: under load a response is
    now and then lost on its way back, and the retried create answered "already exists"
    (ResourceInUseException, ImageAlreadyExistsException, DuplicateTargetGroupName). Every
-   attempt of one SDK call carries the same amz-sdk-invocation-id; a repeat of an invocation
-   that moto answered 2xx now gets that answer again instead of running twice (a repeat that
-   arrives while the first still runs waits for it), as AWS's idempotent APIs and client
-   tokens behave.
+   attempt of one SDK call carries the same amz-sdk-invocation-id; a repeat of a call (same
+   invocation ID, operation and body) that moto answered 2xx now gets that answer again
+   instead of running twice (a repeat that arrives while the first still runs waits for it),
+   as AWS's idempotent APIs and client tokens behave.
 
 Nothing here changes what moto returns for any other call.
 """
@@ -368,6 +368,8 @@ _Environment.set_error = _set_error
 # 11. A retried SDK call (same amz-sdk-invocation-id) is carried out once.
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication as _Dispatcher  # noqa: E402
 import collections as _collections  # noqa: E402
+import hashlib as _hashlib  # noqa: E402
+import io as _io  # noqa: E402
 
 _answers = _collections.OrderedDict()
 _running = {}
@@ -377,9 +379,16 @@ _orig_dispatch = _Dispatcher.__call__
 
 def _dispatch_once(self, environ, start_response):
     inv = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
-    if not inv or environ.get("PATH_INFO", "").startswith("/moto-api"):
+    length = environ.get("CONTENT_LENGTH") or ""
+    if not inv or not length.isdigit() or environ.get("PATH_INFO", "").startswith("/moto-api"):
         return _orig_dispatch(self, environ, start_response)
-    key = (inv, environ.get("HTTP_X_MOTO_ACCOUNT_ID", ""))
+    # The same call is the same invocation ID, operation and body: a proxy that makes other
+    # calls with the headers of the one it received is not taken for a retry.
+    raw = environ["wsgi.input"].read(int(length)) if int(length) > 0 else b""
+    environ["wsgi.input"] = _io.BytesIO(raw)
+    key = (inv, environ.get("HTTP_X_MOTO_ACCOUNT_ID", ""), environ.get("HTTP_X_AMZ_TARGET", ""),
+           environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""),
+           _hashlib.sha256(raw).hexdigest())
     while True:
         with _answers_lock:
             answer = _answers.get(key)
