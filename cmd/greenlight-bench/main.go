@@ -26,6 +26,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/greenlight-deploy/greenlight/internal/rehearsal"
 )
 
 func main() {
@@ -79,8 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.repo == "" {
-		if o.repo, err = findRepo(); err != nil {
-			fmt.Fprintf(stderr, "greenlight-bench: %v\n", err)
+		if o.repo, err = rehearsal.FindRepo(); err != nil {
+			fmt.Fprintf(stderr, "greenlight-bench: %v: run it from a clone (or pass -repo)\n", err)
 			return 2
 		}
 	}
@@ -148,22 +150,6 @@ func parseCounts(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-// findRepo walks up from the working directory to the greenlight module's root.
-func findRepo() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/greenlight-deploy/greenlight\n") {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no greenlight source tree above %s: run it from a clone (or pass -repo)", dir)
-		}
-	}
 }
 
 // bench runs the measurements, printing progress.

@@ -148,9 +148,9 @@ func (o Options) resolve() (*resolved, error) {
 		r.ScenarioTimeout = defaultScenarioTimeout
 	}
 	if r.RepoDir == "" {
-		dir, err := findRepo()
+		dir, err := FindRepo()
 		if err != nil {
-			return nil, err
+			return nil, usagef("%v: the rehearsal builds the Lambdas from it; run it from a clone of greenlight (or pass its path)", err)
 		}
 		r.RepoDir = dir
 	}
@@ -170,8 +170,9 @@ func (o Options) resolve() (*resolved, error) {
 	return r, nil
 }
 
-// findRepo walks up from the working directory to the greenlight module's root.
-func findRepo() (string, error) {
+// FindRepo walks up from the working directory to the greenlight module's root (the
+// rehearsal and the bench build the Lambdas from it).
+func FindRepo() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
@@ -181,7 +182,7 @@ func findRepo() (string, error) {
 			return d, nil
 		}
 		if filepath.Dir(d) == d {
-			return "", usagef("no greenlight source tree above %s: the rehearsal builds the Lambdas from it; run it from a clone of greenlight (or pass its path)", dir)
+			return "", fmt.Errorf("no greenlight source tree above %s", dir)
 		}
 	}
 }
