@@ -334,9 +334,9 @@ func TestBuildBootstraps(t *testing.T) {
 	}
 }
 
-// TestStartRIERetriesOnTakenPorts: an emulator that exits during start-up (here: every
-// port it could be given is taken on the first try) is started again on new ports.
-func TestStartRIERetriesOnTakenPorts(t *testing.T) {
+// echoBootstrap installs aws-lambda-rie and builds the echo function; with -short it skips.
+func echoBootstrap(t *testing.T) (rie, boot string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds a bootstrap")
 	}
@@ -345,10 +345,18 @@ func TestStartRIERetriesOnTakenPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./internal/localaws/testdata/echo", t.TempDir())
+	boot, err = localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./internal/localaws/testdata/echo", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rie, boot
+}
+
+// TestStartRIERetriesOnTakenPorts: an emulator that exits during start-up (here: every
+// port it could be given is taken on the first try) is started again on new ports.
+func TestStartRIERetriesOnTakenPorts(t *testing.T) {
+	ctx := context.Background()
+	rie, boot := echoBootstrap(t)
 	// A wrapper that fails (exits at once) the first time it runs and execs the real
 	// emulator after that: exactly what a port taken between FreePort and bind looks like.
 	dir := t.TempDir()
@@ -375,18 +383,8 @@ func TestStartRIERetriesOnTakenPorts(t *testing.T) {
 // emulator, and start again on new ports. Seen in CI: invocations then went to the other
 // process and came back "404 page not found".
 func TestStartRIENotFooledByAPortTakenByAnother(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a bootstrap")
-	}
 	ctx := context.Background()
-	rie, err := localaws.InstallRIE(ctx, filepath.Join("..", "..", ".bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot, err := localaws.BuildBootstrap(ctx, filepath.Join("..", ".."), "./internal/localaws/testdata/echo", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rie, boot := echoBootstrap(t)
 	dir := t.TempDir()
 	marker, pidFile := filepath.Join(dir, "ran-once"), filepath.Join(dir, "squatter.pid")
 	wrapper := filepath.Join(dir, "rie-port-taken")
