@@ -3,6 +3,7 @@ package rehearsal
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -123,11 +124,7 @@ func (c *chatReceiver) failWith(status map[string]int) {
 func (c *chatReceiver) tries() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.attempts))
-	for k, v := range c.attempts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.attempts)
 }
 
 func (c *chatReceiver) count() int {

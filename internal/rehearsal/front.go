@@ -3,6 +3,7 @@ package rehearsal
 import (
 	"bytes"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -137,11 +138,7 @@ func (f *ecsFront) hook(h *callHook) {
 func (f *ecsFront) counts() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make(map[string]int, len(f.calls))
-	for k, v := range f.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(f.calls)
 }
 
 func (f *ecsFront) close() { _ = f.srv.Close() }
